@@ -1,0 +1,69 @@
+"""Wires the core to the channels and runs until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+
+from bot.channels.base import Channel
+from bot.config import Settings
+from bot.core import Core, build_core
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    core: Core
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        for name, channel in self.channels.items():
+            await channel.start()
+            log.info("channel %s started", name)
+
+    async def stop(self) -> None:
+        for name, channel in reversed(list(self.channels.items())):
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("channel %s did not stop cleanly", name)
+        await self.core.close()
+
+
+async def build_app(settings: Settings) -> App:
+    core = await build_core(settings)
+    app = App(core)
+    if settings.telegram_bot_token:
+        from bot.channels.telegram import TelegramChannel
+
+        app.channels["telegram"] = TelegramChannel(
+            settings.telegram_bot_token, settings.telegram_api_url, core.dialogue.handle
+        )
+    return app
+
+
+async def run_service(settings: Settings) -> int:
+    if not (settings.telegram_bot_token or settings.zalo_bot_token):
+        print(
+            "Chưa cấu hình kênh nào: đặt TELEGRAM_BOT_TOKEN (hoặc ZALO_BOT_TOKEN) trong .env.\n"
+            "Muốn thử trợ lý ngay không cần token: python -m bot chat",
+            file=sys.stderr,
+        )
+        return 2
+    app = await build_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+        log.info("service running; stop with Ctrl+C")
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await app.stop()
+    return 0

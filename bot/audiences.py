@@ -1,0 +1,91 @@
+"""Who the bot knows: chats (people and groups), their locality and consent, and staff."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from bot.channels.base import Inbound
+from bot.store.db import Database
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: int
+    channel: str
+    chat_id: str
+    kind: str
+    display_name: str
+    locality: str | None
+    consent: bool
+    active: bool
+
+
+def _chat(row) -> Chat:
+    return Chat(
+        id=row["id"],
+        channel=row["channel"],
+        chat_id=row["chat_id"],
+        kind=row["kind"],
+        display_name=row["display_name"] or "",
+        locality=row["locality"],
+        consent=bool(row["consent"]),
+        active=bool(row["active"]),
+    )
+
+
+class Chats:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def touch(self, inbound: Inbound) -> int:
+        """Record that this chat spoke (creating it on first sight); return its row id."""
+        now = time.time()
+        name = inbound.chat_title if inbound.chat_kind == "group" else inbound.display_name
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO chats (channel, chat_id, kind, display_name, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (channel, chat_id) DO UPDATE SET last_seen = excluded.last_seen,"
+                " display_name = COALESCE(NULLIF(excluded.display_name, ''), chats.display_name)",
+                (inbound.channel, inbound.chat_id, inbound.chat_kind, name or None, now, now),
+            )
+            cursor = await tx.execute(
+                "SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (inbound.channel, inbound.chat_id)
+            )
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def get(self, channel: str, chat_id: str) -> Chat | None:
+        row = await self.db.fetchone("SELECT * FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+        return _chat(row) if row else None
+
+    async def set_active(self, channel: str, chat_id: str, active: bool) -> None:
+        await self.db.write(
+            "UPDATE chats SET active = ? WHERE channel = ? AND chat_id = ?", (int(active), channel, chat_id)
+        )
+
+
+class Staff:
+    """Staff rights: ids from settings plus those granted with `staff add`."""
+
+    def __init__(self, db: Database, configured: dict[str, frozenset[str]]) -> None:
+        self.db = db
+        self.configured = configured
+
+    async def is_staff(self, channel: str, user_id: str) -> bool:
+        if user_id in self.configured.get(channel, frozenset()):
+            return True
+        row = await self.db.fetchone(
+            "SELECT 1 FROM staff WHERE channel = ? AND user_id = ?", (channel, user_id)
+        )
+        return row is not None
+
+    async def add(self, channel: str, user_id: str) -> bool:
+        """Grant; False if already granted."""
+        async with self.db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT OR IGNORE INTO staff (channel, user_id, added_at) VALUES (?, ?, ?)",
+                (channel, user_id, time.time()),
+            )
+            return cursor.rowcount > 0

@@ -1,0 +1,111 @@
+"""The channel contract: what every adapter turns platform updates into, and renders from.
+
+No platform type crosses this line. Adapters (telegram, zalo_bot, console) build `Inbound`
+from their updates, hand it to the dialogue, and render the `Reply` list the dialogue returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+ChatKind = Literal["private", "group"]
+InboundKind = Literal["text", "option", "media", "joined", "left", "migrated"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice offered to the person. `data` is what comes back when it is chosen (≤ 64 bytes)."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to show. `text` is light markup: paragraphs, `- ` bullets and `**bold**` only.
+
+    `chat_id`/`channel` None means "the chat the inbound came from".
+    """
+
+    text: str
+    options: tuple[Option, ...] = ()
+    title: str | None = None
+    channel: str | None = None
+    chat_id: str | None = None
+    edit_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a person did, in platform-neutral form.
+
+    kind: "text" (a message, commands included, starting with "/"), "option" (a button or a
+    numbered choice; `option` holds its data), "media" (sticker, photo, voice…; `media_type`
+    names it), "joined"/"left" (the bot was added to / removed from a group), "migrated"
+    (a group got a new id: `new_chat_id`).
+    `addressed` is True in private chats, and in groups only for commands, mentions of the bot
+    and replies to its messages: the dialogue never speaks in a group unless addressed.
+    """
+
+    channel: str
+    chat_id: str
+    user_id: str
+    kind: InboundKind = "text"
+    chat_kind: ChatKind = "private"
+    text: str = ""
+    option: str | None = None
+    media_type: str | None = None
+    display_name: str = ""
+    chat_title: str = ""
+    message_id: str | None = None
+    reply_to_message_id: str | None = None
+    addressed: bool = True
+    is_group_admin: bool = False
+    new_chat_id: str | None = None
+
+
+ErrorKind = Literal["rate_limited", "gone", "migrated", "bad_request", "transient", "unauthorized"]
+
+
+@dataclass
+class DeliveryError(Exception):
+    """A send failed, classified so the delivery worker knows what to do.
+
+    rate_limited: wait `retry_after` seconds (this channel only), then retry.
+    gone: blocked, kicked, chat deleted: mark the recipient inactive, do not retry.
+    migrated: the group has a new id (`new_chat_id`): update and resend.
+    bad_request: the platform refused this message for this chat: failed with `reason`.
+    transient: 5xx, network, timeout: retry with backoff, a bounded number of times.
+    unauthorized: the token is wrong: stop the channel.
+    """
+
+    kind: ErrorKind
+    reason: str = ""
+    retry_after: float | None = None
+    new_chat_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.reason}"
+
+
+@dataclass
+class Sent:
+    """What a successful send returns: the platform ids of the messages it produced."""
+
+    message_ids: list[str] = field(default_factory=list)
+
+
+class Channel(Protocol):
+    """What the core asks of an adapter."""
+
+    name: str
+    max_text: int
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, chat_id: str, reply: Reply) -> Sent:
+        """Render and send one reply; raise DeliveryError on failure."""
+        ...

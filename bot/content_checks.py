@@ -1,0 +1,21 @@
+"""Content checks owned by other services (localities, announcements, supervision plans).
+
+Each service registers a function `root -> list[Problem]` here; `content check` and start-up
+run them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.content import Problem
+
+CHECKS: list[Callable[[Path], list[Problem]]] = []
+
+
+def run_all(root: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems.extend(check(root))
+    return problems

@@ -1,0 +1,54 @@
+"""The channel-free heart of the service: store, content, search index and dialogue.
+
+`chat`, `ask`, the tests and `run` all build it the same way; channels are added on top in
+`bot.app`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.audiences import Chats, Staff
+from bot.config import Settings
+from bot.content import Content, load_content
+from bot.dialogue import Dialogue
+from bot.knowledge import KnowledgeIndex
+from bot.question_log import QuestionLog
+from bot.store.db import Database, open_database
+from bot.vietnamese import Analyzer
+
+log = logging.getLogger(__name__)
+
+
+def build_index(content: Content) -> KnowledgeIndex:
+    return KnowledgeIndex(content.entries, Analyzer(content.expansions))
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    content: Content
+    index: KnowledgeIndex
+    chats: Chats
+    staff: Staff
+    dialogue: Dialogue
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+async def build_core(settings: Settings) -> Core:
+    """Load content (refusing invalid content with ContentError), open the store, wire the dialogue."""
+    content = load_content(settings.content_dir)
+    index = build_index(content)
+    db = await open_database(settings.database_path)
+    chats = Chats(db)
+    staff = Staff(db, {"telegram": settings.telegram_staff_ids})
+    dialogue = Dialogue(content, index, chats, QuestionLog(db))
+    log.info(
+        "content loaded: %d entries, %d topics; database %s",
+        len(content.entries), len(content.topics), settings.database_path,
+    )
+    return Core(settings, db, content, index, chats, staff, dialogue)

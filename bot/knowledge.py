@@ -1,0 +1,271 @@
+"""The knowledge base index: BM25F over Vietnamese syllables, folded and accented, plus pairs.
+
+Each entry is indexed by field (title, example questions, keywords, body), each with a weight.
+Features are: the folded syllable ("nguoi"), the accented key ("~ngươi2"), and the folded pair
+of adjacent syllables ("nguoi_ngheo"), since Vietnamese words are mostly two syllables.
+Unaccented queries use folded features only; accented queries add accented keys, so that
+"nhà" ranks entries about houses above those that only say "nhá".
+
+The decision between answering, offering choices and declining rests on `coverage`: how much
+of the query's information (idf-weighted) the best entry explains. A query about gold prices
+shares a few words with the knowledge base but leaves most of its weight unexplained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.content import Entry
+from bot.vietnamese import FILLERS, Analyzer, Token, fold, has_diacritics, tone_key
+
+Decision = Literal["answer", "choices", "decline"]
+
+FIELD_WEIGHTS = {"title": 3.0, "questions": 2.5, "keywords": 2.5, "body": 1.0}
+FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
+K1 = 1.2
+MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When to answer, when to offer choices, when to decline. Tuned on tests/data/qa_eval.yaml."""
+
+    answer: float = 0.5  # coverage of the best entry needed to answer
+    choices: float = 0.4  # coverage needed to be offered as a choice
+    tie: float = 0.88  # second score / best score at or above this: a near tie
+    filler_weight: float = 0.15  # how much a politeness/grammar word counts in coverage
+    body_weight: float = 0.6  # a word found only in the answer body explains less than in a title
+    lone_weight: float = 0.6  # a syllable matched without either neighbour ("khoán" of "chứng khoán")
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    score: float
+    coverage: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    decision: Decision
+    hits: tuple[Hit, ...]
+    folded: str
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+@dataclass
+class _Postings:
+    docs: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+
+def features(tokens: Sequence[Token], accented: bool) -> list[str]:
+    """The features of a token list (see module doc); duplicates kept for term frequency."""
+    out = [t.folded for t in tokens]
+    if accented:
+        out.extend("~" + t.accented for t in tokens)
+    out.extend(f"{a.folded}_{b.folded}" for a, b in zip(tokens, tokens[1:], strict=False))
+    return out
+
+
+class KnowledgeIndex:
+    def __init__(
+        self, entries: Iterable[Entry], analyzer: Analyzer, thresholds: Thresholds | None = None
+    ) -> None:
+        self.analyzer = analyzer
+        self.thresholds = thresholds or Thresholds()
+        self.entries: list[Entry] = list(entries)
+        self._postings: dict[str, _Postings] = {}
+        self._idf: dict[str, float] = {}
+        self._vocabulary: dict[str, str] = {}  # one-letter-deleted form -> known folded syllable
+        self._build()
+
+    # ------------------------------------------------------------------ build
+
+    def _build(self) -> None:
+        n = len(self.entries)
+        per_field: dict[str, list[dict[str, int]]] = {f: [] for f in FIELD_WEIGHTS}
+        lengths: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
+        syllable_counts: dict[str, int] = defaultdict(int)
+        accented_forms: dict[str, set[str]] = defaultdict(set)
+        self._strong: list[frozenset[str]] = []
+        self._body: list[frozenset[str]] = []
+        for entry in self.entries:
+            strong: set[str] = set()
+            body: set[str] = set()
+            texts = {
+                "title": [entry.title],
+                "questions": list(entry.questions),
+                "keywords": list(entry.keywords),
+                "body": [entry.body],
+            }
+            for name, parts in texts.items():
+                counts: dict[str, int] = defaultdict(int)
+                length = 0
+                for part in parts:
+                    tokens = self.analyzer.tokens(part)
+                    length += len(tokens)
+                    for feature in features(tokens, accented=True):
+                        counts[feature] += 1
+                    for token in tokens:
+                        syllable_counts[token.folded] += 1
+                        accented_forms[token.folded].add(token.accented)
+                    target = body if name == "body" else strong
+                    target.update(t.folded for t in tokens)
+                    target.update("~" + t.accented for t in tokens)
+                    target.update(f"{a.folded}_{b.folded}" for a, b in zip(tokens, tokens[1:], strict=False))
+                per_field[name].append(counts)
+                lengths[name].append(length)
+            self._strong.append(frozenset(strong))
+            self._body.append(frozenset(body - strong))
+        averages = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in lengths.items()}
+        weighted: list[dict[str, float]] = [defaultdict(float) for _ in range(n)]
+        for name, docs in per_field.items():
+            w, b, avg = FIELD_WEIGHTS[name], FIELD_B[name], averages[name]
+            for i, counts in enumerate(docs):
+                norm = 1 - b + b * (lengths[name][i] / avg)
+                for feature, tf in counts.items():
+                    weighted[i][feature] += w * tf / norm
+        df: dict[str, int] = defaultdict(int)
+        for doc in weighted:
+            for feature in doc:
+                df[feature] += 1
+        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        self._oov_idf = math.log(1 + (n + 0.5) / 0.5)
+        postings: dict[str, _Postings] = defaultdict(_Postings)
+        for i, doc in enumerate(weighted):
+            for feature, wtf in doc.items():
+                p = postings[feature]
+                p.docs.append(i)
+                p.weights.append(wtf * (K1 + 1) / (wtf + K1))
+        self._postings = dict(postings)
+        # Typo repair: a folded syllable one deletion away from a known one.
+        known = sorted(syllable_counts, key=lambda s: -syllable_counts[s])
+        for syllable in known:
+            if len(syllable) >= 3:
+                for i in range(len(syllable)):
+                    self._vocabulary.setdefault(syllable[:i] + syllable[i + 1 :], syllable)
+        self._known = set(known)
+        # Unigram idf for coverage; fillers are told apart by their accented key, and a folded
+        # form counts as a filler only when no content word in the knowledge base shares it
+        # ("the" may be "thế" or "thẻ": not a filler).
+        self._uni_idf = {u: self._idf.get(u, self._oov_idf) for u in known}
+        filler_keys = {tone_key(f) for f in FILLERS}
+        self._filler_accented = filler_keys
+        self._filler_folded = {
+            fold(f) for f in FILLERS
+            if accented_forms.get(fold(f), set()) <= filler_keys
+        }
+
+    # ------------------------------------------------------------------ search
+
+    def _repair(self, token: Token) -> Token:
+        """Fix a one-letter typo in an unknown syllable ("ngheoo", "nghéo" are fine; "ngeo")."""
+        word = token.folded
+        if word in self._known or len(word) < 3 or word.isdigit():
+            return token
+        candidate = self._vocabulary.get(word)  # the typo dropped a letter
+        if candidate is None:
+            for i in range(len(word)):  # the typo added a letter, or changed one
+                candidate = self._vocabulary.get(word[:i] + word[i + 1 :])
+                if candidate is None and word[:i] + word[i + 1 :] in self._known:
+                    candidate = word[:i] + word[i + 1 :]
+                if candidate is not None:
+                    break
+        if candidate is None:
+            return token
+        return Token(candidate, token.accented)
+
+    def search(self, text: str, limit: int = 3) -> Answer:
+        text = text[:MAX_QUERY_CHARS]
+        folded = fold(text)
+        accented = has_diacritics(text)
+        tokens = [self._repair(t) for t in self.analyzer.tokens(text)]
+        feats = features(tokens, accented)
+        if not feats:
+            return Answer("decline", (), folded)
+        scores: dict[int, float] = defaultdict(float)
+        for feature in dict.fromkeys(feats):
+            idf = self._idf.get(feature)
+            if idf is None:
+                continue
+            p = self._postings[feature]
+            for doc, weight in zip(p.docs, p.weights, strict=True):
+                scores[doc] += idf * weight
+        if not scores:
+            return Answer("decline", (), folded)
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: max(limit, 3)]
+        weights = self._query_weights(tokens, accented)
+        hits = tuple(Hit(self.entries[i], scores[i], self._coverage(i, weights, accented)) for i in ranked)
+        return Answer(self._decide(hits), hits[:limit], folded)
+
+    def _query_weights(self, tokens: Sequence[Token], accented: bool) -> list[tuple[Token, float]]:
+        """Each query syllable with its weight in coverage (a repeated one counts once)."""
+        weights: list[tuple[Token, float]] = []
+        seen: set[str] = set()
+        for token in tokens:
+            if token.folded in seen:
+                weights.append((token, 0.0))
+                continue
+            seen.add(token.folded)
+            idf = self._uni_idf.get(token.folded, self._oov_idf)
+            filler = (
+                token.accented in self._filler_accented
+                if accented
+                else token.folded in self._filler_folded
+            )
+            weights.append((token, idf * (self.thresholds.filler_weight if filler else 1.0)))
+        return weights
+
+    def _coverage(self, doc: int, weights: list[tuple[Token, float]], accented: bool) -> float:
+        """The share of the query's weight that this entry explains.
+
+        A syllable counts fully when found in the title, questions or keywords, partly when
+        only in the body; less again when neither of its neighbours is found with it (most
+        Vietnamese words are two syllables, and "khoán" alone does not make "chứng khoán");
+        and for an accented query, half when it matches only without its marks ("tử" ≠ "từ").
+        """
+        total = sum(w for _, w in weights)
+        if not total:
+            return 0.0
+        strong, body = self._strong[doc], self._body[doc]
+        t = self.thresholds
+
+        def place(key: str) -> float:
+            return 1.0 if key in strong else t.body_weight if key in body else 0.0
+
+        got = 0.0
+        for i, (token, weight) in enumerate(weights):
+            if not weight:
+                continue
+            found = place(token.folded)
+            if not found:
+                continue
+            if accented:
+                found = max(place("~" + token.accented), found / 2)
+            pairs = []
+            if i > 0:
+                pairs.append(f"{weights[i - 1][0].folded}_{token.folded}")
+            if i + 1 < len(weights):
+                pairs.append(f"{token.folded}_{weights[i + 1][0].folded}")
+            if pairs and not any(p in strong or p in body for p in pairs):
+                found *= t.lone_weight
+            got += weight * found
+        return got / total
+
+    def _decide(self, hits: Sequence[Hit]) -> Decision:
+        t = self.thresholds
+        best = hits[0]
+        if best.coverage < t.choices:
+            return "decline"
+        close = [h for h in hits[1:] if h.score >= t.tie * best.score and h.coverage >= t.choices]
+        if close:
+            return "choices"
+        return "answer" if best.coverage >= t.answer else "decline"

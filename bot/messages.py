@@ -1,0 +1,80 @@
+"""Every sentence the bot says lives in `content/messages.yaml`; this module formats them.
+
+The code names a message by key; staff reword the YAML without touching code. `REQUIRED` lists
+the keys the code uses, so `content check` catches a deleted or misspelt one before start-up.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+
+# key -> the placeholders it may use
+REQUIRED: dict[str, frozenset[str]] = {
+    "greeting": frozenset({"org"}),
+    "menu_prompt": frozenset(),
+    "menu_programs": frozenset(),
+    "menu_ask": frozenset(),
+    "menu_news": frozenset(),
+    "menu_feedback": frozenset(),
+    "menu_contact": frozenset(),
+    "back_to_menu": frozenset(),
+    "help": frozenset(),
+    "programs_intro": frozenset(),
+    "topic_intro": frozenset({"topic"}),
+    "ask_prompt": frozenset(),
+    "news_intro": frozenset(),
+    "feedback_info": frozenset(),
+    "contact_card": frozenset({"name", "address", "phone", "hotline", "email", "website", "opening_hours"}),
+    "answer_footer": frozenset(),
+    "related_intro": frozenset(),
+    "choices_intro": frozenset(),
+    "decline": frozenset(),
+    "decline_suggest": frozenset(),
+    "small_talk_hello": frozenset(),
+    "small_talk_thanks": frozenset(),
+    "small_talk_bye": frozenset(),
+    "not_understood": frozenset(),
+    "too_long": frozenset({"limit"}),
+    "media_unsupported": frozenset(),
+    "unknown_command": frozenset(),
+    "stale_option": frozenset(),
+    "group_joined": frozenset(),
+    "error": frozenset(),
+    "console_welcome": frozenset(),
+    "console_pick": frozenset(),
+    "options_hint": frozenset(),
+}
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def check_placeholders(key: str, text: str) -> str | None:
+    """A sentence the code would fail to fill, described; None when fine."""
+    try:
+        used = placeholders(text)
+    except ValueError as exc:
+        return f"câu '{key}' có dấu ngoặc {{ }} sai: {exc}"
+    allowed = REQUIRED.get(key)
+    if allowed is not None and not used <= allowed:
+        unknown = ", ".join(sorted(used - allowed))
+        return f"câu '{key}' dùng {{{unknown}}} mà chương trình không điền (được dùng: {', '.join(sorted(allowed)) or 'không có'})"
+    return None
+
+
+class Messages:
+    def __init__(self, table: Mapping[str, str]) -> None:
+        self._table = dict(table)
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = self._table.get(key)
+        if text is None:  # content check prevents this; never crash a conversation over it
+            return key
+        return text.format_map(_Blank(values)) if values or "{" in text else text
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""

@@ -1,0 +1,119 @@
+"""Vietnamese text for search: normalise, fold (đ→d too), tokenise, expand abbreviations.
+
+Three traps shape this module (see DESIGN.md): SQLite/ICU folding never turns đ into d; the
+same syllable can be written with its tone mark on different vowels ("hoà" / "hòa", "thuỷ" /
+"thủy"); and common stopword lists drop words that carry meaning here ("người", "không").
+So every syllable gets two keys: the folded form (no marks at all, đ→d) that unaccented
+queries match, and an accented key that moves the tone out of the word ("hòa" → "hoa2") so
+both tone placements meet, and accented queries can rank accented matches first.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+# Combining marks: the five tones, and the vowel marks that make different letters.
+_TONES = {"\u0300": "2", "\u0301": "1", "\u0303": "4", "\u0309": "3", "\u0323": "5"}
+_VOWEL_MARKS = {"\u0302", "\u0306", "\u031b"}  # circumflex, breve, horn
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFC, lower case, collapsed white space. Handles NFD input (as some phones send it)."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", text).lower()).strip()
+
+
+def fold(text: str) -> str:
+    """Remove every diacritic, đ→d included: "Đại đoàn kết" → "dai doan ket"."""
+    decomposed = unicodedata.normalize("NFD", normalize(text))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.replace("đ", "d")
+
+
+def has_diacritics(text: str) -> bool:
+    """True if the text carries any Vietnamese mark (a tone, a vowel mark or đ)."""
+    lowered = unicodedata.normalize("NFD", text.lower())
+    return "đ" in lowered or any(unicodedata.combining(ch) for ch in lowered)
+
+
+def tone_key(syllable: str) -> str:
+    """The accented key of one syllable: letters with vowel marks (and đ), tone as a digit.
+
+    "hoà" and "hòa" → "hoa2"; "người" → "ngươi2"; "đại" → "đai5"; "y" → "y".
+    """
+    tone = ""
+    kept = []
+    for ch in unicodedata.normalize("NFD", syllable):
+        if ch in _TONES:
+            tone = _TONES[ch]
+        elif not unicodedata.combining(ch) or ch in _VOWEL_MARKS:
+            kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept)) + tone
+
+
+def syllables(text: str) -> list[str]:
+    """Split normalised text into syllables (letters and digits); punctuation and emoji drop."""
+    return _WORD.findall(normalize(text))
+
+
+@dataclass(frozen=True)
+class Token:
+    """One syllable of analysed text: its folded form and its accented key."""
+
+    folded: str
+    accented: str
+
+
+@dataclass
+class Analyzer:
+    """Turns text into tokens, expanding abbreviations and teencode on the way.
+
+    `expansions` maps a folded key ("bhyt", "dc", "ko") to the words it stands for.
+    """
+
+    expansions: Mapping[str, str] = field(default_factory=dict)
+    _expanded: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for key, phrase in self.expansions.items():
+            self._expanded[fold(key)] = [Token(fold(s), tone_key(s)) for s in syllables(phrase)]
+
+    def tokens(self, text: str) -> list[Token]:
+        out: list[Token] = []
+        for syllable in syllables(text):
+            expansion = self._expanded.get(fold(syllable))
+            if expansion is not None and not _is_real_word(syllable, expansion):
+                out.extend(expansion)
+            else:
+                out.append(Token(fold(syllable), tone_key(syllable)))
+        return out
+
+
+def _is_real_word(syllable: str, expansion: list[Token]) -> bool:
+    """An accented syllable that is itself one of the expansion's words is left alone."""
+    return has_diacritics(syllable) and any(t.accented == tone_key(syllable) for t in expansion)
+
+
+# Words that carry politeness, address or grammar but no topic ("dạ cho con hỏi … ạ").
+# They stay in the index and the query (never dropped: "không", "được", "người" carry meaning
+# and are not here); they only count less when judging how much of a question an entry explains.
+FILLERS = frozenset(
+    """ạ à ạh dạ vâng ơi nhé nhỉ nha hả hở vậy thế thì là mà à ừ ừm ờ
+    cho hỏi xin chào cảm ơn cám làm ơn giúp giùm
+    tôi tui tớ mình ta chúng cháu con em anh chị cô chú bác ông bà dì cậu mợ thím ad admin bạn
+    của và với thì để ở có này kia đó ấy nào gì sao đâu ai mấy bao nhiêu như là
+    rồi đã đang sẽ vẫn cũng lắm rất quá nhiều ít một hai các những cái việc
+    muốn cần biết hỏi thắc mắc được không chưa có phải""".split()
+)
+
+
+def load_expansions(tables: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for table in tables:
+        for key, value in table.items():
+            merged[str(key)] = str(value)
+    return merged

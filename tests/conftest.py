@@ -1,0 +1,46 @@
+"""Shared fixtures: the shipped content, loaded once; a fresh SQLite file per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.content import Content, load_content
+from bot.core import build_index
+from bot.knowledge import KnowledgeIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+
+
+@pytest.fixture(scope="session")
+def content() -> Content:
+    return load_content(CONTENT)
+
+
+@pytest.fixture(scope="session")
+def index(content: Content) -> KnowledgeIndex:
+    return build_index(content)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_path=tmp_path / "db" / "bot.sqlite3", content_dir=CONTENT)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot ARGS` in a clean environment (no .env), as an operator would."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_", "DATABASE_URL",
+                                                                      "CONTENT_DIR", "WEBHOOK_", "HTTP_"))}
+    base["PYTHONPATH"] = str(ROOT)
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin, capture_output=True, text=True, env=base, cwd=cwd or ROOT, timeout=timeout,
+    )

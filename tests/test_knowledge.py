@@ -1,0 +1,90 @@
+"""Search quality on the labelled set, and the ranking rules that matter for Vietnamese."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.content import Entry
+from bot.evaluation import evaluate, load_eval, strip_diacritics
+from bot.knowledge import KnowledgeIndex
+from bot.vietnamese import Analyzer
+
+EVAL = load_eval(Path(__file__).parent / "data" / "qa_eval.yaml")
+
+
+def test_eval_set_is_large_and_points_at_real_entries(content):
+    ids = {e.id for e in content.entries}
+    assert len(EVAL["in_scope"]) >= 200
+    assert len(EVAL["out_of_scope"]) >= 40
+    assert {item["id"] for item in EVAL["in_scope"]} <= ids
+
+
+def test_accuracy_floors(index):
+    result = evaluate(index, EVAL)
+    assert result.accuracy >= 0.95, result.misses
+    assert result.decline_rate >= 0.90, result.false_answers
+
+
+def test_accuracy_without_any_diacritics(index):
+    result = evaluate(index, EVAL, transform=strip_diacritics)
+    assert result.accuracy >= 0.93, result.misses
+    assert result.decline_rate >= 0.90, result.false_answers
+
+
+def _entry(entry_id: str, title: str, body: str, questions: tuple[str, ...] = ()) -> Entry:
+    return Entry(id=entry_id, title=title, body=body, questions=questions)
+
+
+@pytest.fixture
+def small_index() -> KnowledgeIndex:
+    entries = [
+        _entry("nha", "Nhà Đại đoàn kết", "Hỗ trợ xây nhà cho hộ nghèo.", ("ai được xây nhà đại đoàn kết",)),
+        _entry("nha-nhe", "Lời chào nhá", "Nhá nha nhá, chào bà con.", ("nói nha nhá thế nào",)),
+        _entry("bhyt", "Thẻ bảo hiểm y tế cho hộ cận nghèo", "Ngân sách hỗ trợ mua thẻ BHYT."),
+        _entry("quy", "Quỹ Vì người nghèo", "Quỹ giúp người nghèo, hộ khó khăn.", ("quỹ vì người nghèo là gì",)),
+    ]
+    return KnowledgeIndex(entries, Analyzer({"bhyt": "bảo hiểm y tế", "ddk": "đại đoàn kết"}))
+
+
+def test_d_stroke_folds_both_ways(small_index):
+    assert small_index.search("nha dai doan ket").best.entry.id == "nha"
+    assert small_index.search("nhà ddk").best.entry.id == "nha"
+    assert small_index.search("NHÀ ĐẠI ĐOÀN KẾT").best.entry.id == "nha"
+
+
+def test_accented_query_prefers_accented_match(small_index):
+    accented = small_index.search("nhà")
+    assert accented.hits[0].entry.id == "nha"
+    nha_score = {h.entry.id: h.score for h in small_index.search("nhá").hits}
+    assert nha_score["nha-nhe"] > nha_score.get("nha", 0)
+
+
+def test_abbreviation_in_query_finds_full_words(small_index):
+    answer = small_index.search("bhyt ho can ngheo")
+    assert answer.best.entry.id == "bhyt"
+    assert answer.decision == "answer"
+
+
+def test_typo_is_repaired(small_index):
+    assert small_index.search("quy vi nguoi ngheoo la gi").best.entry.id == "quy"
+
+
+def test_unrelated_question_is_declined(small_index):
+    assert small_index.search("giá vàng hôm nay bao nhiêu").decision == "decline"
+    assert small_index.search("🙂🙂").decision == "decline"
+    assert small_index.search("").decision == "decline"
+
+
+def test_near_tie_offers_choices():
+    entries = [
+        _entry("a", "Quỹ Vì người nghèo là gì", "Quỹ giúp người nghèo."),
+        _entry("b", "Quỹ Vì người nghèo hỗ trợ ai", "Quỹ giúp người nghèo."),
+    ]
+    answer = KnowledgeIndex(entries, Analyzer({})).search("quỹ vì người nghèo")
+    assert answer.decision == "choices"
+    assert {h.entry.id for h in answer.hits} == {"a", "b"}
+
+
+def test_huge_query_is_bounded(index):
+    answer = index.search("quỹ vì người nghèo là gì " + "x" * 20_000)
+    assert answer.best is not None
