@@ -79,7 +79,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
 
     return Settings(
         database_path=_database_path(get("DATABASE_URL")),
-        content_dir=Path(get("CONTENT_DIR") or "content"),
+        content_dir=Path(get("CONTENT_DIR") or _default_content_dir()),
         timezone=_timezone(get("TIMEZONE")),
         telegram_bot_token=_token("TELEGRAM_BOT_TOKEN", get("TELEGRAM_BOT_TOKEN")),
         telegram_api_url=_url("TELEGRAM_API_URL", get("TELEGRAM_API_URL") or Settings.telegram_api_url),
@@ -101,6 +101,13 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         http_port=_port(get("HTTP_PORT")),
         log_level=_log_level(get("LOG_LEVEL")),
     )
+
+
+def _default_content_dir() -> Path:
+    """`content` in the working folder; failing that, the content shipped beside the package."""
+    here = Path("content")
+    shipped = Path(__file__).resolve().parent.parent / "content"
+    return here if here.is_dir() or not shipped.is_dir() else shipped
 
 
 def _database_path(value: str | None) -> Path:

@@ -109,8 +109,11 @@ def _read_yaml(path: Path, text: str, content: Content, first_line: int = 1) -> 
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        context = getattr(exc, "context_mark", None)
         line = first_line + (mark.line if mark else 0)
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        reason = (getattr(exc, "problem", None) or str(exc).splitlines()[0]).strip()
+        if context is not None and first_line + context.line != line:
+            reason += f" (phần bắt đầu ở dòng {first_line + context.line})"
         content.problems.append(Problem(path, line, f"YAML không hợp lệ: {reason}"))
         return None, {}
     lines: dict[str, int] = {}

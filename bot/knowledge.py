@@ -27,7 +27,9 @@ Decision = Literal["answer", "choices", "decline"]
 FIELD_WEIGHTS = {"title": 3.0, "questions": 2.5, "keywords": 2.5, "body": 1.0}
 FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
 K1 = 1.2
-MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
+MAX_QUERY_CHARS = 1500
+RERANK = 12  # how many BM25F candidates the phrase similarity re-orders
+PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one  # a 10,000-character message is searched on its first part
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,10 @@ class KnowledgeIndex:
         accented_forms: dict[str, set[str]] = defaultdict(set)
         self._strong: list[frozenset[str]] = []
         self._body: list[frozenset[str]] = []
+        phrase_features: list[list[frozenset[str]]] = []
         for entry in self.entries:
+            phrases: list[frozenset[str]] = []
+            phrase_features.append(phrases)
             strong: set[str] = set()
             body: set[str] = set()
             texts = {
@@ -112,8 +117,11 @@ class KnowledgeIndex:
                 for part in parts:
                     tokens = self.analyzer.tokens(part)
                     length += len(tokens)
-                    for feature in features(tokens, accented=True):
+                    feats = features(tokens, accented=True)
+                    for feature in feats:
                         counts[feature] += 1
+                    if name != "body" and feats:
+                        phrases.append(frozenset(feats))
                     for token in tokens:
                         syllable_counts[token.folded] += 1
                         accented_forms[token.folded].add(token.accented)
@@ -146,6 +154,11 @@ class KnowledgeIndex:
                 p.docs.append(i)
                 p.weights.append(wtf * (K1 + 1) / (wtf + K1))
         self._postings = dict(postings)
+        # Each title, example question and keyword as a set of features with its idf norm,
+        # for the "nearest example question" half of the ranking.
+        self._phrases: list[list[tuple[frozenset[str], float]]] = [
+            [(p, math.sqrt(sum(self._idf[f] ** 2 for f in p))) for p in phrases] for phrases in phrase_features
+        ]
         # Typo repair: a folded syllable one deletion away from a known one.
         known = sorted(syllable_counts, key=lambda s: -syllable_counts[s])
         for syllable in known:
@@ -201,10 +214,24 @@ class KnowledgeIndex:
                 scores[doc] += idf * weight
         if not scores:
             return Answer("decline", (), folded)
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: max(limit, 3)]
+        pool = sorted(scores, key=scores.__getitem__, reverse=True)[:RERANK]
+        top = scores[pool[0]]
+        query = {f: self._idf.get(f, self._oov_idf) for f in feats}
+        query_norm = math.sqrt(sum(w * w for w in query.values()))
+        final = {i: scores[i] / top + PHRASE_WEIGHT * self._phrase_similarity(i, query, query_norm) for i in pool}
+        ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3)]
         weights = self._query_weights(tokens, accented)
-        hits = tuple(Hit(self.entries[i], scores[i], self._coverage(i, weights, accented)) for i in ranked)
+        hits = tuple(Hit(self.entries[i], final[i], self._coverage(i, weights, accented)) for i in ranked)
         return Answer(self._decide(hits), hits[:limit], folded)
+
+    def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
+        """Cosine (idf-weighted) between the query and the entry's closest title/question/keyword."""
+        best = 0.0
+        for phrase, norm in self._phrases[doc]:
+            shared = sum(query[f] ** 2 for f in phrase if f in query)
+            if shared:
+                best = max(best, shared / (query_norm * norm))
+        return best
 
     def _query_weights(self, tokens: Sequence[Token], accented: bool) -> list[tuple[Token, float]]:
         """Each query syllable with its weight in coverage (a repeated one counts once)."""

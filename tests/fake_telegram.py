@@ -118,6 +118,7 @@ class FakeTelegram:
         self.bot_id = int(self.token.split(":", 1)[0])
         self.calls: list[Call] = []
         self.messages: dict[int, list[SentMessage]] = defaultdict(list)
+        self.sent: list[SentMessage] = []  # every chat, in sending order
         self.limit_breaches = 0
         self.webhook_url = ""
         self.commands: list[dict] = []
@@ -190,10 +191,6 @@ class FakeTelegram:
     def sent_to(self, chat_id: int | str) -> list[SentMessage]:
         return list(self.messages.get(int(chat_id), []))
 
-    @property
-    def sent(self) -> list[SentMessage]:
-        return sorted((m for ms in self.messages.values() for m in ms), key=lambda m: m.date)
-
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -201,8 +198,8 @@ class FakeTelegram:
         self, predicate: Callable[[SentMessage], bool], timeout: float = 5, *, count: int = 1  # noqa: ASYNC109
     ) -> list[SentMessage]:
         """Wait until at least `count` sent messages match; return all that match, in order."""
-        return await self._wait(lambda: [m for ms in self.messages.values() for m in ms if predicate(m)],
-                                timeout, count, "sent messages")
+        return await self._wait(lambda: [m for m in self.sent if predicate(m)], timeout, count,
+                                "sent messages")
 
     async def wait_for_call(
         self, method: str, predicate: Callable[[Call], bool] = lambda c: True,
@@ -456,6 +453,7 @@ class FakeTelegram:
                               raw=raw, parse_mode=params.get("parse_mode"), reply_markup=markup,
                               params=params, date=int(time.time()))
         self.messages[chat_id].append(message)
+        self.sent.append(message)
         return self._message_json(message)
 
     async def _api_editmessagetext(self, params: dict) -> dict:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import httpx
 import pytest
 
 from bot.channels.base import DeliveryError, Inbound, Option, Reply
 from bot.channels.telegram import TelegramChannel, keyboard_for, render
 from tests.fake_telegram import FakeTelegram
+
+# PTB itself reads RetryAfter.retry_after when building the exception, which warns until
+# PTB_TIMEDELTA is set; the adapter copes with both the int and the timedelta form.
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
 
 TOKEN = "987654:AAHsecret-Token_value"
 BOT = "LoaPhuongBot"
@@ -35,8 +40,8 @@ class Echo:
         return [Reply(text=f"{inbound.kind}: {said}", title="Loa Phường",
                       options=(Option("Có", "yes"), Option("Không", "no")))]
 
-    async def wait(self, predicate, timeout: float = 3) -> Inbound:
-        async with asyncio.timeout(timeout):
+    async def wait(self, predicate) -> Inbound:
+        async with asyncio.timeout(3):
             while True:
                 for inbound in self.seen:
                     if predicate(inbound):
@@ -88,7 +93,8 @@ async def test_private_text_is_answered_with_buttons(channel, fake, echo):
     assert answer.callback_data == ["yes", "no"]
     assert len(answer.buttons) == 1  # short labels: two on a row
     inbound = echo.seen[0]
-    assert (inbound.channel, inbound.chat_id, inbound.user_id, inbound.kind) == ("telegram", "42", "42", "text")
+    assert (inbound.channel, inbound.chat_id, inbound.user_id) == ("telegram", "42", "42")
+    assert inbound.kind == "text" and inbound.text == "quy vi nguoi ngheo"
     assert inbound.chat_kind == "private" and inbound.addressed and inbound.display_name == "Hoa"
 
 
@@ -189,15 +195,15 @@ async def test_group_admin_flag(channel, fake, echo):
 
 async def test_long_answer_is_split_at_paragraphs_in_order(channel, fake):
     fake.push_update(fake.text_update(47, "dài"))
-    await asyncio.sleep(0)
-    pieces = await fake.wait_for(to(47), count=3)
-    await asyncio.sleep(0.1)
+    await fake.wait_for(to(47), count=3)
+    await asyncio.sleep(0.05)  # nothing more comes
     pieces = fake.sent_to(47)
     assert len(pieces) == 3
     assert all(len(p.text) <= 4096 for p in pieces)
     assert sum(len(p.text) for p in pieces) > 10_000
     joined = "\n\n".join(p.text for p in pieces)
-    assert [joined.index(f"Đoạn {i}.") for i in range(13)] == sorted(joined.index(f"Đoạn {i}.") for i in range(13))
+    positions = [joined.index(f"Đoạn {i}.") for i in range(13)]
+    assert positions == sorted(positions)
     assert all(p.text.startswith("Đoạn ") and p.text.endswith("chung tay.") for p in pieces)
 
 
@@ -221,11 +227,12 @@ async def test_membership_and_migration(channel, fake, echo):
     fake.push_update(fake.my_chat_member_update(-106, "kicked"))
     fake.push_update(fake.my_chat_member_update(-107, "left", old_status="administrator"))
     fake.push_update(fake.migrate_update(-108, -1001234567890))
-    await echo.wait(lambda i: i.kind == "migrated")
-    kinds = [(i.kind, i.chat_id) for i in echo.seen]
-    assert kinds == [("joined", "-106"), ("text", "-106"), ("left", "-106"), ("left", "-107"),
-                     ("migrated", "-108")]
-    assert echo.seen[-1].new_chat_id == "-1001234567890"
+    for chat in ("-106", "-107", "-108"):  # chats run concurrently: wait for the last of each
+        await echo.wait(lambda i, chat=chat: i.chat_id == chat and i.kind in ("left", "migrated"))
+    by_chat = {chat: [i.kind for i in echo.seen if i.chat_id == chat] for chat in ("-106", "-107", "-108")}
+    assert by_chat == {"-106": ["joined", "text", "left"], "-107": ["left"], "-108": ["migrated"]}
+    migrated = next(i for i in echo.seen if i.kind == "migrated")
+    assert migrated.new_chat_id == "-1001234567890"
     assert echo.seen[0].chat_kind == "group" and echo.seen[0].addressed
 
 
@@ -336,7 +343,8 @@ async def test_wrong_token_is_unauthorized(fake, caplog):
 
 
 def test_render_and_keyboard():
-    assert render(Reply(text="a < b & **c**\n- một", title="T*")) == ["<b>T</b>\n\na &lt; b &amp; <b>c</b>\n• một"]
+    rendered = render(Reply(text="a < b & **c**\n- một", title="T*"))
+    assert rendered == ["<b>T</b>\n\na &lt; b &amp; <b>c</b>\n• một"]
     assert render(Reply(text="")) == []
     wide = keyboard_for([Option("Một lựa chọn rất dài để đọc", "a"), Option("Hai", "b")])
     assert [len(row) for row in wide.inline_keyboard] == [1, 1]
@@ -364,3 +372,34 @@ async def test_token_never_logged(fake, echo, caplog):
     assert any("HTTP Request" in r.getMessage() for r in caplog.records)  # httpx's URL lines too
     assert TOKEN not in caplog.text
     assert TOKEN.split(":")[1] not in caplog.text
+
+
+# ---------------------------------------------------------------------- the fake itself
+
+
+async def test_fake_speaks_json_and_refuses_like_telegram(fake):
+    async with httpx.AsyncClient(base_url=fake.url) as http:
+        wrong = await http.post("/bot1:nope/getMe")
+        assert wrong.status_code == 401 and wrong.json()["description"] == "Unauthorized"
+        api = f"/bot{TOKEN}"
+        too_long = await http.post(f"{api}/sendMessage", json={"chat_id": 1, "text": "x" * 4097})
+        assert too_long.status_code == 400 and "too long" in too_long.json()["description"]
+        escaped = await http.post(f"{api}/sendMessage", json={
+            "chat_id": 1, "text": "<b>" + "&amp;" * 4096 + "</b>", "parse_mode": "HTML"})
+        assert escaped.json()["ok"]  # 4096 characters once the entities are parsed
+        button = {"inline_keyboard": [[{"text": "a", "callback_data": "x" * 65}]]}
+        too_much = await http.post(f"{api}/sendMessage",
+                                   json={"chat_id": 1, "text": "a", "reply_markup": button})
+        assert too_much.json()["description"] == "Bad Request: BUTTON_DATA_INVALID"
+
+        started = asyncio.get_running_loop().time()
+        empty = await http.post(f"{api}/getUpdates", json={"timeout": 0.2})
+        assert empty.json()["result"] == [] and asyncio.get_running_loop().time() - started >= 0.2
+        poll = asyncio.create_task(http.post(f"{api}/getUpdates", json={"timeout": 5}))
+        await asyncio.sleep(0.05)
+        first = fake.push_update(fake.text_update(1, "a"))
+        assert [u["update_id"] for u in (await poll).json()["result"]] == [first]
+        fake.push_update(fake.text_update(1, "b"))
+        confirmed = await http.post(f"{api}/getUpdates", data={"offset": str(first + 1), "timeout": "0"})
+        assert [u["message"]["text"] for u in confirmed.json()["result"]] == ["b"]
+        assert fake.pending_updates == 1

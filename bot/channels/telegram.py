@@ -66,6 +66,7 @@ _ADMIN = {ChatMember.ADMINISTRATOR, ChatMember.OWNER}
 SHORT_LABEL = 18  # buttons go two to a row when every label is at most this long
 MAX_CALLBACK_BYTES = 64
 ADMIN_CACHE_SECONDS = 300.0
+STOP_TIMEOUT = 3.0
 
 
 class TelegramChannel:
@@ -77,7 +78,7 @@ class TelegramChannel:
         self._token = token
         self._api_url = api_url.rstrip("/")
         self._on_inbound = on_inbound
-        self._poll_timeout = poll_timeout
+        self._poll_timeout = max(1, round(poll_timeout))  # Telegram takes whole seconds
         self._app: Application | None = None
         self.bot_id: str = ""
         self.username: str = ""
@@ -87,6 +88,8 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Connect, learn who we are (getMe) and start long polling. Raises DeliveryError."""
+        if self._app is not None:
+            return
         bot = _TolerantBot(
             self._token,
             base_url=f"{self._api_url}/bot",
@@ -114,7 +117,7 @@ class TelegramChannel:
             await app.start()
             assert app.updater is not None
             await app.updater.start_polling(
-                timeout=dtm.timedelta(seconds=self._poll_timeout),
+                timeout=self._poll_timeout,
                 allowed_updates=list(ALLOWED_UPDATES),
                 drop_pending_updates=False,
                 error_callback=_log_polling_error,
@@ -129,7 +132,11 @@ class TelegramChannel:
         if app is None:
             return
         if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+            try:
+                # PTB sleeps its error back-off (up to 30 s) before it sees the stop: bound it.
+                await asyncio.wait_for(app.updater.stop(), STOP_TIMEOUT)
+            except TimeoutError:
+                log.warning("telegram: polling did not stop within %ss; abandoned", STOP_TIMEOUT)
         if app.running:
             await app.stop()
         await app.shutdown()
