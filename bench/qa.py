@@ -56,7 +56,10 @@ class PlainBM25:
 
 
 def plain_accuracy(bm25: PlainBM25, data: dict, transform=lambda q: q) -> float:
-    hits = sum(1 for item in data["in_scope"] if (bm25.best(transform(item["q"]))[0] or Entry("", "", "")).id == item["id"])
+    hits = 0
+    for item in data["in_scope"]:
+        entry, _score = bm25.best(transform(item["q"]))
+        hits += entry is not None and entry.id == item["id"]
     return hits / len(data["in_scope"])
 
 

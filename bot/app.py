@@ -6,11 +6,13 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.channels.base import Channel
+from bot.channels.base import Channel, Inbound
 from bot.config import Settings
 from bot.core import Core, build_core
+from bot.delivery import DeliveryWorker, limits_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +21,18 @@ log = logging.getLogger(__name__)
 class App:
     core: Core
     channels: dict[str, Channel] = field(default_factory=dict)
+    worker: DeliveryWorker | None = None
 
     async def start(self) -> None:
         for name, channel in self.channels.items():
             await channel.start()
             log.info("channel %s started", name)
+        if self.worker is not None:
+            await self.worker.start()
 
     async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
         for name, channel in reversed(list(self.channels.items())):
             try:
                 await channel.stop()
@@ -37,13 +44,27 @@ class App:
 async def build_app(settings: Settings) -> App:
     core = await build_core(settings)
     app = App(core)
+    app.worker = DeliveryWorker(core.db, app.channels, limits_from_settings(settings),
+                                ack_label=core.dialogue.say("ack_button"))
+    handle = app.worker.interactive(core.dialogue.handle)  # replies count in the broadcast pacing
     if settings.telegram_bot_token:
         from bot.channels.telegram import TelegramChannel
 
         app.channels["telegram"] = TelegramChannel(
-            settings.telegram_bot_token, settings.telegram_api_url, core.dialogue.handle
+            settings.telegram_bot_token, settings.telegram_api_url, handle
         )
+    core.registration.is_admin = _group_admin_check(app.channels)
     return app
+
+
+def _group_admin_check(channels: dict[str, Channel]) -> Callable[[Inbound], Awaitable[bool]]:
+    """Ask the inbound's channel whether its sender administers the group (no platform import here)."""
+
+    async def check(inbound: Inbound) -> bool:
+        ask = getattr(channels.get(inbound.channel), "is_group_admin", None)
+        return bool(await ask(inbound.chat_id, inbound.user_id)) if ask is not None else False
+
+    return check
 
 
 async def run_service(settings: Settings) -> int:

@@ -34,6 +34,9 @@ def _chat(row) -> Chat:
     )
 
 
+chat_from_row = _chat
+
+
 class Chats:
     def __init__(self, db: Database) -> None:
         self.db = db

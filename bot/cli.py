@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--channel", required=True, choices=["telegram", "zalo"])
     add.add_argument("--user-id", required=True)
     add.set_defaults(func=cmd_staff_add, quiet_logs=True)
+
+    from bot import cli_audience, cli_broadcast
+
+    cli_audience.register(sub, command)
+    cli_broadcast.register(sub, command)
     return parser
 
 
@@ -123,7 +128,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                 "question": question,
                 "id": best.entry.id if confident and best else None,
                 "title": best.entry.title if confident and best else None,
-                "score": round(best.coverage, 4) if best else 0.0,
+                "score": round(best.confidence, 4) if best else 0.0,
                 "answer": to_plain(best.entry.body) if confident and best else None,
                 "decision": answer.decision,
                 "choices": [h.entry.id for h in answer.hits] if answer.decision == "choices" else [],

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from bot import broadcasts, localities
 from bot.content import Problem
 
-CHECKS: list[Callable[[Path], list[Problem]]] = []
+CHECKS: list[Callable[[Path], list[Problem]]] = [localities.check, broadcasts.check_announcements]
 
 
 def run_all(root: Path) -> list[Problem]:

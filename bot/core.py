@@ -10,11 +10,14 @@ import logging
 from dataclasses import dataclass
 
 from bot.audiences import Chats, Staff
+from bot.broadcasts import Broadcasts
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialogue import Dialogue
 from bot.knowledge import KnowledgeIndex
+from bot.localities import Localities, load_strict
 from bot.question_log import QuestionLog
+from bot.registration import Registration
 from bot.store.db import Database, open_database
 from bot.vietnamese import Analyzer
 
@@ -34,6 +37,9 @@ class Core:
     chats: Chats
     staff: Staff
     dialogue: Dialogue
+    localities: Localities
+    registration: Registration
+    broadcasts: Broadcasts
 
     async def close(self) -> None:
         await self.db.close()
@@ -42,13 +48,18 @@ class Core:
 async def build_core(settings: Settings) -> Core:
     """Load content (refusing invalid content with ContentError), open the store, wire the dialogue."""
     content = load_content(settings.content_dir)
+    localities = load_strict(settings.content_dir)
     index = build_index(content)
     db = await open_database(settings.database_path)
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
     dialogue = Dialogue(content, index, chats, QuestionLog(db))
+    registration = Registration(db, chats, localities, dialogue.say, staff)
+    registration.install(dialogue)
+    broadcasts = Broadcasts(db, localities)
+    broadcasts.install(dialogue)
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
-    return Core(settings, db, content, index, chats, staff, dialogue)
+    return Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts)

@@ -158,9 +158,9 @@ class Dialogue:
         answer = self.index.search(text)
         await self.questions.record(turn.chat, turn.inbound.channel, text, answer)
         log.info(
-            "question on %s: %s (%s, coverage %.2f)",
+            "question on %s: %s (%s, confidence %.2f)",
             turn.inbound.channel, answer.decision, answer.best.entry.id if answer.best else "-",
-            answer.best.coverage if answer.best else 0.0,
+            answer.best.confidence if answer.best else 0.0,
         )
         replies = [Reply(self.say("too_long", limit=MAX_QUERY_CHARS))] if len(text) > MAX_QUERY_CHARS else []
         return replies + self._render_answer(answer)
@@ -184,7 +184,7 @@ class Dialogue:
     def entry_reply(self, entry: Entry, answer: Answer | None = None) -> Reply:
         related: list[Entry] = []
         if answer is not None:
-            related += [h.entry for h in answer.hits[1:] if h.coverage >= self.index.thresholds.choices]
+            related += [h.entry for h in answer.hits[1:] if h.confidence >= self.index.thresholds.choices]
         for tag in entry.tags:
             related += self.content.entries_for_topic(tag)
         seen = {entry.id}

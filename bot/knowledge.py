@@ -17,6 +17,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 from bot.content import Entry
@@ -24,12 +25,13 @@ from bot.vietnamese import FILLERS, Analyzer, Token, fold, has_diacritics, tone_
 
 Decision = Literal["answer", "choices", "decline"]
 
-FIELD_WEIGHTS = {"title": 3.0, "questions": 2.5, "keywords": 2.5, "body": 1.0}
+FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "body": 0.2}
 FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
-K1 = 1.2
-MAX_QUERY_CHARS = 1500
+K1 = 2.0
+MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
 RERANK = 12  # how many BM25F candidates the phrase similarity re-orders
-PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one  # a 10,000-character message is searched on its first part
+PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one
+KEY_PHRASE_WEIGHT = 1.33  # key phrase containment against coverage, in the confidence
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,15 @@ class Thresholds:
     choices: float = 0.4  # coverage needed to be offered as a choice
     tie: float = 0.88  # second score / best score at or above this: a near tie
     filler_weight: float = 0.15  # how much a politeness/grammar word counts in coverage
-    body_weight: float = 0.6  # a word found only in the answer body explains less than in a title
-    lone_weight: float = 0.6  # a syllable matched without either neighbour ("khoán" of "chứng khoán")
+    body_weight: float = 0.6  # a word found only in the answer body explains less
+    lone_weight: float = 0.6  # a syllable matched without its neighbours ("khoán" of "chứng khoán")
 
 
 @dataclass(frozen=True)
 class Hit:
     entry: Entry
     score: float
-    coverage: float
+    confidence: float  # 0..1: how sure we are this entry answers the question
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,17 @@ class _Postings:
     weights: list[float] = field(default_factory=list)
 
 
+def _plain_features(tokens: Sequence[Token]) -> frozenset[str]:
+    """Folded syllables and pairs: what a key phrase is matched on."""
+    return frozenset([t.folded for t in tokens] + [f"{a.folded}_{b.folded}" for a, b in pairwise(tokens)])
+
+
 def features(tokens: Sequence[Token], accented: bool) -> list[str]:
     """The features of a token list (see module doc); duplicates kept for term frequency."""
     out = [t.folded for t in tokens]
     if accented:
         out.extend("~" + t.accented for t in tokens)
-    out.extend(f"{a.folded}_{b.folded}" for a, b in zip(tokens, tokens[1:], strict=False))
+    out.extend(f"{a.folded}_{b.folded}" for a, b in pairwise(tokens))
     return out
 
 
@@ -100,7 +107,10 @@ class KnowledgeIndex:
         self._strong: list[frozenset[str]] = []
         self._body: list[frozenset[str]] = []
         phrase_features: list[list[frozenset[str]]] = []
+        self._key_phrases: list[list[frozenset[str]]] = []
         for entry in self.entries:
+            self._key_phrases.append([s for s in (_plain_features(self.analyzer.tokens(k))
+                                                  for k in (entry.title, *entry.keywords)) if s])
             phrases: list[frozenset[str]] = []
             phrase_features.append(phrases)
             strong: set[str] = set()
@@ -128,7 +138,7 @@ class KnowledgeIndex:
                     target = body if name == "body" else strong
                     target.update(t.folded for t in tokens)
                     target.update("~" + t.accented for t in tokens)
-                    target.update(f"{a.folded}_{b.folded}" for a, b in zip(tokens, tokens[1:], strict=False))
+                    target.update(f"{a.folded}_{b.folded}" for a, b in pairwise(tokens))
                 per_field[name].append(counts)
                 lengths[name].append(length)
             self._strong.append(frozenset(strong))
@@ -221,8 +231,17 @@ class KnowledgeIndex:
         final = {i: scores[i] / top + PHRASE_WEIGHT * self._phrase_similarity(i, query, query_norm) for i in pool}
         ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3)]
         weights = self._query_weights(tokens, accented)
-        hits = tuple(Hit(self.entries[i], final[i], self._coverage(i, weights, accented)) for i in ranked)
+        plain = _plain_features(tokens)
+        hits = tuple(Hit(self.entries[i], final[i], self._confidence(i, weights, accented, plain)) for i in ranked)
         return Answer(self._decide(hits), hits[:limit], folded)
+
+    def _confidence(
+        self, doc: int, weights: list[tuple[Token, float]], accented: bool, plain: frozenset[str]
+    ) -> float:
+        """How sure we are: the entry's key phrase found in the question, and the share of the
+        question the entry explains, weighed together (weights tuned on half of qa_eval.yaml)."""
+        key = max((len(p & plain) / len(p) for p in self._key_phrases[doc]), default=0.0)
+        return (KEY_PHRASE_WEIGHT * key + self._coverage(doc, weights, accented)) / (KEY_PHRASE_WEIGHT + 1)
 
     def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
         """Cosine (idf-weighted) between the query and the entry's closest title/question/keyword."""
@@ -290,9 +309,9 @@ class KnowledgeIndex:
     def _decide(self, hits: Sequence[Hit]) -> Decision:
         t = self.thresholds
         best = hits[0]
-        if best.coverage < t.choices:
+        if best.confidence < t.choices:
             return "decline"
-        close = [h for h in hits[1:] if h.score >= t.tie * best.score and h.coverage >= t.choices]
+        close = [h for h in hits[1:] if h.score >= t.tie * best.score and h.confidence >= t.choices]
         if close:
             return "choices"
-        return "answer" if best.coverage >= t.answer else "decline"
+        return "answer" if best.confidence >= t.answer else "decline"

@@ -44,6 +44,31 @@ REQUIRED: dict[str, frozenset[str]] = {
     "console_welcome": frozenset(),
     "console_pick": frozenset(),
     "options_hint": frozenset(),
+    # registration and subscriptions (bot/registration.py)
+    "group_register_hint": frozenset(),
+    "dangky_private": frozenset(),
+    "dangky_not_admin": frozenset(),
+    "dangky_pick": frozenset(),
+    "dangky_done": frozenset({"place"}),
+    "locality_unknown": frozenset({"code"}),
+    "locality_unknown_suggest": frozenset({"code", "suggestions"}),
+    "locality_browse": frozenset(),
+    "locality_pick_this": frozenset({"place"}),
+    "locality_up": frozenset(),
+    "diaban_group": frozenset(),
+    "diaban_pick": frozenset(),
+    "diaban_consent": frozenset({"place"}),
+    "consent_yes": frozenset(),
+    "consent_no": frozenset(),
+    "diaban_done": frozenset({"place"}),
+    "diaban_declined": frozenset(),
+    "huy_done": frozenset(),
+    "huy_not_subscribed": frozenset(),
+    "huy_group_done": frozenset(),
+    # broadcasts (bot/broadcasts.py)
+    "ack_button": frozenset(),
+    "ack_done": frozenset({"name"}),
+    "ack_already": frozenset(),
 }
 
 
@@ -60,7 +85,8 @@ def check_placeholders(key: str, text: str) -> str | None:
     allowed = REQUIRED.get(key)
     if allowed is not None and not used <= allowed:
         unknown = ", ".join(sorted(used - allowed))
-        return f"câu '{key}' dùng {{{unknown}}} mà chương trình không điền (được dùng: {', '.join(sorted(allowed)) or 'không có'})"
+        usable = ", ".join(sorted(allowed)) or "không có"
+        return f"câu '{key}' dùng {{{unknown}}} mà chương trình không điền (được dùng: {usable})"
     return None
 
 

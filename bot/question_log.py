@@ -25,7 +25,7 @@ class QuestionLog:
                 text[:4000],
                 answer.folded[:4000],
                 best.entry.id if best else None,
-                round(best.coverage, 4) if best else None,
+                round(best.confidence, 4) if best else None,
                 _OUTCOME[answer.decision],
                 time.time(),
             ),

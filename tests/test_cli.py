@@ -61,7 +61,8 @@ def test_content_check_names_file_and_line_of_each_problem(tmp_path: Path):
     dup = broken / "knowledge" / "dup.md"
     source_question = (broken / "knowledge" / "bhyt-ho-can-ngheo.md").read_text(encoding="utf-8").split("\n  - ")[1]
     source_question = source_question.splitlines()[0]
-    dup.write_text(f"---\nid: dup\ntitle: Bản sao\nquestions:\n  - {source_question}\n---\nNội dung.\n", encoding="utf-8")
+    dup_text = f"---\nid: dup\ntitle: Bản sao\nquestions:\n  - {source_question}\n---\nNội dung.\n"
+    dup.write_text(dup_text, encoding="utf-8")
     (broken / "synonyms.yaml").write_text("abbreviations:\n  bhyt: bảo hiểm y tế\nweird: 3\n", encoding="utf-8")
 
     result = run_cli("content", "check", env={"CONTENT_DIR": str(broken)})

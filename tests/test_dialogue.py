@@ -69,7 +69,9 @@ async def test_every_question_is_logged_with_its_outcome(core):
     ]
 
 
-@pytest.mark.parametrize(("text", "key"), [("Xin chào", "small_talk_hello"), ("cảm ơn ad nhiều nha", "small_talk_thanks")])
+@pytest.mark.parametrize(
+    ("text", "key"), [("Xin chào", "small_talk_hello"), ("cảm ơn ad nhiều nha", "small_talk_thanks")]
+)
 async def test_small_talk_gets_a_short_reply_not_an_answer(core, text, key):
     replies = await core.dialogue.handle(said(text))
     assert [r.text for r in replies] == [core.dialogue.say(key)]

@@ -52,6 +52,12 @@ from bot.markup import split_text, to_html
 
 log = logging.getLogger(__name__)
 
+# PTB 22.2+ reads RetryAfter.retry_after itself while building the exception (telegram/error.py),
+# which warns "will be of type timedelta" on every 429 unless PTB_TIMEDELTA is set. `_classify`
+# copes with both forms, so exactly this deprecation is silenced; any other stays visible under
+# -W. (Setting PTB_TIMEDELTA from here would change the types PTB hands to all other code.)
+warnings.filterwarnings("ignore", message=r".*attribute `retry_after`", category=PTBDeprecationWarning)
+
 OnInbound = Callable[[Inbound], Awaitable[list[Reply]]]
 
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
