@@ -160,15 +160,23 @@ class Broadcasts:
 
     async def confirm(self, broadcast: int) -> int:
         """Queue a draft; return how many outbox rows were written (0 if it was already confirmed)."""
+        return await self.queue_draft(broadcast) or 0
+
+    async def queue_draft(self, broadcast: int, send_at: float | None = None) -> int | None:
+        """Queue a draft (at `send_at` if given), in one transaction; its recipient count, or None
+        when it is not a draft any more (already confirmed, cancelled, unknown): a second tap is a no-op."""
         async with self.db.transaction() as tx:
             cursor = await tx.execute(
                 "SELECT audience, locality, channel, send_at, status FROM broadcasts WHERE id = ?", (broadcast,)
             )
             row = await cursor.fetchone()
             if row is None or row["status"] != "draft":
-                return 0
+                return None
+            when = max(row["send_at"], 0) if send_at is None else send_at
+            if send_at is not None:
+                await tx.execute("UPDATE broadcasts SET send_at = ? WHERE id = ?", (send_at, broadcast))
             target = Target(row["audience"], row["locality"], row["channel"])
-            total = await self._queue(tx, broadcast, target, max(row["send_at"], 0), self.clock())
+            total = await self._queue(tx, broadcast, target, when, self.clock())
         log.info("broadcast %d confirmed: %d recipients", broadcast, total)
         return total
 
@@ -189,6 +197,18 @@ class Broadcasts:
         total = max(cursor.rowcount, 0)
         await tx.execute("UPDATE broadcasts SET total = ? WHERE id = ?", (total, broadcast))
         return total
+
+    async def discard_draft(self, broadcast: int) -> bool:
+        """Drop a draft that was never confirmed; a queued or running broadcast is left alone."""
+        async with self.db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'draft'",
+                (self.clock(), broadcast),
+            )
+            return cursor.rowcount == 1
+
+    async def status(self, broadcast: int) -> str | None:
+        return await self.db.fetchval("SELECT status FROM broadcasts WHERE id = ?", (broadcast,))
 
     async def cancel(self, broadcast: int) -> int | None:
         """Stop a broadcast: its pending rows fail as "cancelled". None if it could not be cancelled."""

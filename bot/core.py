@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.audiences import Chats, Staff
+from bot.authoring import Authoring
 from bot.broadcasts import Broadcasts
 from bot.config import Settings
 from bot.content import Content, load_content
@@ -40,6 +41,7 @@ class Core:
     localities: Localities
     registration: Registration
     broadcasts: Broadcasts
+    authoring: Authoring | None = None
 
     async def close(self) -> None:
         await self.db.close()
@@ -58,8 +60,10 @@ async def build_core(settings: Settings) -> Core:
     registration.install(dialogue)
     broadcasts = Broadcasts(db, localities)
     broadcasts.install(dialogue)
+    authoring = Authoring(broadcasts, localities, dialogue.say, staff, settings.tz)
+    authoring.install(dialogue)
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
-    return Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts)
+    return Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts, authoring)

@@ -6,9 +6,14 @@ of adjacent syllables ("nguoi_ngheo"), since Vietnamese words are mostly two syl
 Unaccented queries use folded features only; accented queries add accented keys, so that
 "nhà" ranks entries about houses above those that only say "nhá".
 
-The decision between answering, offering choices and declining rests on `coverage`: how much
-of the query's information (idf-weighted) the best entry explains. A query about gold prices
-shares a few words with the knowledge base but leaves most of its weight unexplained.
+Ranking: BM25F, then the best candidates re-ordered by their closest example question
+(idf-weighted cosine). The decision between answering, offering choices and declining rests
+on a confidence that weighs two things: whether one of the entry's key phrases (title,
+keywords) is in the question, and how much of the question's information (idf-weighted, two-
+syllable words matched as pairs, politeness words counting little) the entry explains. A
+question about gold prices shares a few syllables with the knowledge base but leaves most of
+its weight unexplained. Weights and thresholds were tuned on one half of qa_eval.yaml and
+checked on the other half (see bench/qa.py).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ K1 = 2.0
 MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
 RERANK = 12  # how many BM25F candidates the phrase similarity re-orders
 PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one
+REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 KEY_PHRASE_WEIGHT = 1.33  # key phrase containment against coverage, in the confidence
 
 
@@ -38,9 +44,9 @@ KEY_PHRASE_WEIGHT = 1.33  # key phrase containment against coverage, in the conf
 class Thresholds:
     """When to answer, when to offer choices, when to decline. Tuned on tests/data/qa_eval.yaml."""
 
-    answer: float = 0.5  # coverage of the best entry needed to answer
-    choices: float = 0.4  # coverage needed to be offered as a choice
-    tie: float = 0.88  # second score / best score at or above this: a near tie
+    answer: float = 0.5  # confidence of the best entry needed to answer
+    choices: float = 0.42  # confidence needed to be offered as a choice
+    tie: float = 0.97  # second score / best score at or above this: a near tie, offer choices
     filler_weight: float = 0.15  # how much a politeness/grammar word counts in coverage
     body_weight: float = 0.6  # a word found only in the answer body explains less
     lone_weight: float = 0.6  # a syllable matched without its neighbours ("khoán" of "chứng khoán")
@@ -210,7 +216,8 @@ class KnowledgeIndex:
         text = text[:MAX_QUERY_CHARS]
         folded = fold(text)
         accented = has_diacritics(text)
-        tokens = [self._repair(t) for t in self.analyzer.tokens(text)]
+        typed = self.analyzer.tokens(text)
+        tokens = [self._repair(t) for t in typed]
         feats = features(tokens, accented)
         if not feats:
             return Answer("decline", (), folded)
@@ -230,8 +237,11 @@ class KnowledgeIndex:
         query_norm = math.sqrt(sum(w * w for w in query.values()))
         final = {i: scores[i] / top + PHRASE_WEIGHT * self._phrase_similarity(i, query, query_norm) for i in pool}
         ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3)]
+        # A repaired typo helps find the entry but counts only half towards confidence, so an
+        # unrelated word ("bong" → "cong") does not make a question look answered.
         weights = self._query_weights(tokens, accented)
-        plain = _plain_features(tokens)
+        weights = [(t, w * (1.0 if t == o else REPAIRED_WEIGHT)) for (t, w), o in zip(weights, typed, strict=True)]
+        plain = _plain_features(typed)
         hits = tuple(Hit(self.entries[i], final[i], self._confidence(i, weights, accented, plain)) for i in ranked)
         return Answer(self._decide(hits), hits[:limit], folded)
 
