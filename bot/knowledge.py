@@ -18,6 +18,7 @@ checked on the other half (see bench/qa.py).
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -74,6 +75,7 @@ class Answer:
 class _Postings:
     docs: list[int] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    by_doc: dict[int, float] | None = None  # only for common features
 
 
 def _plain_features(tokens: Sequence[Token]) -> frozenset[str]:
@@ -170,6 +172,10 @@ class KnowledgeIndex:
                 p.docs.append(i)
                 p.weights.append(wtf * (K1 + 1) / (wtf + K1))
         self._postings = dict(postings)
+        self._common_df = max(64, n // 100)
+        for p in self._postings.values():
+            if len(p.docs) > self._common_df:
+                p.by_doc = dict(zip(p.docs, p.weights, strict=True))
         # Each title, example question and keyword as a set of features with its idf norm,
         # for the "nearest example question" half of the ranking.
         self._phrases: list[list[tuple[frozenset[str], float]]] = [
@@ -221,17 +227,10 @@ class KnowledgeIndex:
         feats = features(tokens, accented)
         if not feats:
             return Answer("decline", (), folded)
-        scores: dict[int, float] = defaultdict(float)
-        for feature in dict.fromkeys(feats):
-            idf = self._idf.get(feature)
-            if idf is None:
-                continue
-            p = self._postings[feature]
-            for doc, weight in zip(p.docs, p.weights, strict=True):
-                scores[doc] += idf * weight
+        scores = self._bm25f(feats)
         if not scores:
             return Answer("decline", (), folded)
-        pool = sorted(scores, key=scores.__getitem__, reverse=True)[:RERANK]
+        pool = heapq.nlargest(RERANK, scores, key=scores.__getitem__)
         top = scores[pool[0]]
         query = {f: self._idf.get(f, self._oov_idf) for f in feats}
         query_norm = math.sqrt(sum(w * w for w in query.values()))
@@ -244,6 +243,30 @@ class KnowledgeIndex:
         plain = _plain_features(typed)
         hits = tuple(Hit(self.entries[i], final[i], self._confidence(i, weights, accented, plain)) for i in ranked)
         return Answer(self._decide(hits), hits[:limit], folded)
+
+    def _bm25f(self, feats: Sequence[str]) -> dict[int, float]:
+        """BM25F scores of the entries sharing a feature with the query.
+
+        Rare features are scored over their whole posting list; common ones (in more than
+        `_common_df` entries) only add to entries a rarer feature already found, through a
+        per-entry lookup. On a small knowledge base every feature is rare and this is exact;
+        on thousands of entries it keeps a question to a few milliseconds.
+        """
+        known = [(f, self._postings[f]) for f in dict.fromkeys(feats) if f in self._postings]
+        known.sort(key=lambda item: len(item[1].docs))
+        scores: dict[int, float] = defaultdict(float)
+        for feature, p in known:
+            idf = self._idf[feature]
+            if p.by_doc is None or not scores:
+                for doc, weight in zip(p.docs, p.weights, strict=True):
+                    scores[doc] += idf * weight
+            else:
+                lookup = p.by_doc
+                for doc in scores:
+                    weight = lookup.get(doc)
+                    if weight is not None:
+                        scores[doc] += idf * weight
+        return scores
 
     def _confidence(
         self, doc: int, weights: list[tuple[Token, float]], accented: bool, plain: frozenset[str]

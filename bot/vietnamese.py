@@ -77,6 +77,7 @@ class Analyzer:
 
     expansions: Mapping[str, str] = field(default_factory=dict)
     _expanded: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
+    _cache: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for key, phrase in self.expansions.items():
@@ -84,13 +85,21 @@ class Analyzer:
 
     def tokens(self, text: str) -> list[Token]:
         out: list[Token] = []
+        cache = self._cache
         for syllable in syllables(text):
-            expansion = self._expanded.get(fold(syllable))
-            if expansion is not None and not _is_real_word(syllable, expansion):
-                out.extend(expansion)
-            else:
-                out.append(Token(fold(syllable), tone_key(syllable)))
+            analysed = cache.get(syllable)
+            if analysed is None:
+                analysed = self._syllable(syllable)
+                if len(cache) < 200_000:  # the vocabulary is small; bound it against junk input
+                    cache[syllable] = analysed
+            out.extend(analysed)
         return out
+
+    def _syllable(self, syllable: str) -> list[Token]:
+        expansion = self._expanded.get(fold(syllable))
+        if expansion is not None and not _is_real_word(syllable, expansion):
+            return expansion
+        return [Token(fold(syllable), tone_key(syllable))]
 
 
 def _is_real_word(syllable: str, expansion: list[Token]) -> bool:
