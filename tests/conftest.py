@@ -33,6 +33,16 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(database_path=tmp_path / "db" / "bot.sqlite3", content_dir=CONTENT)
 
 
+@pytest.fixture
+async def db(tmp_path: Path):
+    """A fresh, migrated SQLite file."""
+    from bot.store.db import open_database
+
+    db = await open_database(tmp_path / "bot.sqlite3")
+    yield db
+    await db.close()
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run `python -m bot ARGS` in a clean environment (no .env), as an operator would."""

@@ -26,13 +26,6 @@ async def add_chat(db: Database, chat_id: str, kind: str, locality: str | None, 
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    db = await open_database(tmp_path / "bot.sqlite3")
-    yield db
-    await db.close()
-
-
-@pytest.fixture
 def broadcasts(db: Database) -> Broadcasts:
     tree, _ = load_localities(CONTENT)
     return Broadcasts(db, tree)

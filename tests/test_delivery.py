@@ -63,13 +63,6 @@ class RecordingChannel:
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    db = await open_database(tmp_path / "bot.sqlite3")
-    yield db
-    await db.close()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
