@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.channels.base import Channel, Inbound
+from bot.channels.base import Channel, DeliveryError, Inbound
 from bot.config import Settings
 from bot.core import Core, build_core
 from bot.delivery import DeliveryWorker, limits_from_settings
@@ -67,6 +67,19 @@ def _group_admin_check(channels: dict[str, Channel]) -> Callable[[Inbound], Awai
     return check
 
 
+def _start_failure(exc: DeliveryError, settings: Settings) -> str:
+    """One sentence naming the setting to fix when a channel cannot start."""
+    if exc.kind == "unauthorized":
+        return (
+            "Telegram từ chối TELEGRAM_BOT_TOKEN (hoặc TELEGRAM_API_URL không phải máy chủ Bot API): "
+            "kiểm tra lại token lấy từ @BotFather."
+        )
+    return (
+        f"Không kết nối được tới TELEGRAM_API_URL={settings.telegram_api_url} ({exc.kind}); "
+        "kiểm tra mạng hoặc địa chỉ này rồi chạy lại."
+    )
+
+
 async def run_service(settings: Settings) -> int:
     if not (settings.telegram_bot_token or settings.zalo_bot_token):
         print(
@@ -81,7 +94,12 @@ async def run_service(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await app.start()
+        try:
+            await app.start()
+        except DeliveryError as exc:
+            print(_start_failure(exc, settings), file=sys.stderr)
+            log.error("start-up failed: %s", exc)
+            return 2
         log.info("service running; stop with Ctrl+C")
         await stop.wait()
     finally:
