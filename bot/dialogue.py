@@ -88,8 +88,8 @@ class Dialogue:
             return await self._handle(inbound)
         except Exception:
             log.exception(
-                "dialogue failed on %s %s chat %s (kind %s)",
-                inbound.channel, inbound.kind, inbound.chat_id, inbound.kind,
+                "dialogue failed on %s %s from user %s in chat %s",
+                inbound.channel, inbound.kind, inbound.user_id, inbound.chat_id,
             )
             return [Reply(self.say("error"))] if inbound.addressed else []
 
