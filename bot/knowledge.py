@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -110,7 +110,7 @@ class KnowledgeIndex:
         n = len(self.entries)
         per_field: dict[str, list[dict[str, int]]] = {f: [] for f in FIELD_WEIGHTS}
         lengths: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
-        syllable_counts: dict[str, int] = defaultdict(int)
+        syllable_counts: Counter[str] = Counter()
         accented_forms: dict[str, set[str]] = defaultdict(set)
         self._strong: list[frozenset[str]] = []
         self._body: list[frozenset[str]] = []
@@ -130,23 +130,21 @@ class KnowledgeIndex:
                 "body": [entry.body],
             }
             for name, parts in texts.items():
-                counts: dict[str, int] = defaultdict(int)
+                counts: Counter[str] = Counter()
                 length = 0
+                target = body if name == "body" else strong
                 for part in parts:
                     tokens = self.analyzer.tokens(part)
                     length += len(tokens)
                     feats = features(tokens, accented=True)
-                    for feature in feats:
-                        counts[feature] += 1
+                    counts.update(feats)
+                    target.update(feats)
                     if name != "body" and feats:
                         phrases.append(frozenset(feats))
-                    for token in tokens:
-                        syllable_counts[token.folded] += 1
-                        accented_forms[token.folded].add(token.accented)
-                    target = body if name == "body" else strong
-                    target.update(t.folded for t in tokens)
-                    target.update("~" + t.accented for t in tokens)
-                    target.update(f"{a.folded}_{b.folded}" for a, b in pairwise(tokens))
+                    folded = [t.folded for t in tokens]
+                    syllable_counts.update(folded)
+                    for word, key in set(zip(folded, (t.accented for t in tokens), strict=True)):
+                        accented_forms[word].add(key)
                 per_field[name].append(counts)
                 lengths[name].append(length)
             self._strong.append(frozenset(strong))
@@ -159,10 +157,9 @@ class KnowledgeIndex:
                 norm = 1 - b + b * (lengths[name][i] / avg)
                 for feature, tf in counts.items():
                     weighted[i][feature] += w * tf / norm
-        df: dict[str, int] = defaultdict(int)
+        df: Counter[str] = Counter()
         for doc in weighted:
-            for feature in doc:
-                df[feature] += 1
+            df.update(doc.keys())
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         self._oov_idf = math.log(1 + (n + 0.5) / 0.5)
         postings: dict[str, _Postings] = defaultdict(_Postings)
