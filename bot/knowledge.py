@@ -36,6 +36,7 @@ FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "body": 0.2}
 FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
 K1 = 2.0
 MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
+CANDIDATES = 128  # entries still scored once only common features are left
 RERANK = 12  # how many BM25F candidates the phrase similarity re-orders
 PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
@@ -155,6 +156,7 @@ class KnowledgeIndex:
         lengths: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
         syllable_counts: Counter[str] = Counter()
         accented_forms: dict[str, set[str]] = defaultdict(set)
+        filler_folded = {fold(f) for f in FILLERS}
         self._strong: list[frozenset[str]] = []
         self._body: list[frozenset[str]] = []
         phrase_features: list[list[frozenset[str]]] = []
@@ -179,15 +181,18 @@ class KnowledgeIndex:
                 for part in parts:
                     tokens = self.analyzer.tokens(part)
                     length += len(tokens)
-                    feats = features(tokens, accented=True)
+                    # Accented keys only where they decide ranking (title, questions, keywords): in
+                    # long bodies they would double the index for little gain.
+                    feats = features(tokens, accented=name != "body")
                     counts.update(feats)
                     target.update(feats)
                     if name != "body" and feats:
                         phrases.append(frozenset(feats))
                     folded = [t.folded for t in tokens]
                     syllable_counts.update(folded)
-                    for word, key in set(zip(folded, (t.accented for t in tokens), strict=True)):
-                        accented_forms[word].add(key)
+                    for token in tokens:
+                        if token.folded in filler_folded:  # only fillers need their spellings
+                            accented_forms[token.folded].add(token.accented)
                 per_field[name].append(counts)
                 lengths[name].append(length)
             self._strong.append(frozenset(strong))
@@ -205,13 +210,18 @@ class KnowledgeIndex:
             df.update(doc.keys())
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         self._oov_idf = math.log(1 + (n + 0.5) / 0.5)
-        postings: dict[str, _Postings] = defaultdict(_Postings)
+        docs_of: dict[str, list[int]] = {}
+        weights_of: dict[str, list[float]] = {}
         for i, doc in enumerate(weighted):
             for feature, wtf in doc.items():
-                p = postings[feature]
-                p.docs.append(i)
-                p.weights.append(wtf * (K1 + 1) / (wtf + K1))
-        self._postings = dict(postings)
+                saturated = wtf * (K1 + 1) / (wtf + K1)
+                docs = docs_of.get(feature)
+                if docs is None:
+                    docs_of[feature], weights_of[feature] = [i], [saturated]
+                else:
+                    docs.append(i)
+                    weights_of[feature].append(saturated)
+        self._postings = {f: _Postings(docs, weights_of[f]) for f, docs in docs_of.items()}
         self._common_df = max(64, n // 100)
         for p in self._postings.values():
             if len(p.docs) > self._common_df:
@@ -302,18 +312,24 @@ class KnowledgeIndex:
 
         Rare features are scored over their whole posting list; common ones (in more than
         `_common_df` entries) only add to entries a rarer feature already found, through a
-        per-entry lookup. On a small knowledge base every feature is rare and this is exact;
+        per-entry lookup, and only to the best `CANDIDATES` so far. On a small knowledge base
+        every feature is rare and this is exact;
         on thousands of entries it keeps a question to a few milliseconds.
         """
         known = [(f, self._postings[f]) for f in dict.fromkeys(feats) if f in self._postings]
         known.sort(key=lambda item: len(item[1].docs))
         scores: dict[int, float] = defaultdict(float)
+        pruned = False
         for feature, p in known:
             idf = self._idf[feature]
             if p.by_doc is None or not scores:
                 for doc, weight in zip(p.docs, p.weights, strict=True):
                     scores[doc] += idf * weight
             else:
+                if not pruned and len(scores) > CANDIDATES:
+                    keep = heapq.nlargest(CANDIDATES, scores, key=scores.__getitem__)
+                    scores = defaultdict(float, {doc: scores[doc] for doc in keep})
+                pruned = True
                 lookup = p.by_doc
                 for doc in scores:
                     weight = lookup.get(doc)
