@@ -53,7 +53,7 @@ class Thresholds:
     reading its results (one number each), so that set is not fully held out for them.
     """
 
-    answer: float = 0.34  # confidence of the best entry needed to answer
+    answer: float = 0.35  # confidence of the best entry needed to answer
     choices: float = 0.3  # confidence needed to be offered as a choice
     tie: float = 0.97  # second score / best score at or above this: a near tie, offer choices
     filler_weight: float = 0.15  # how much a politeness/grammar word counts in coverage
