@@ -12,9 +12,15 @@ chat); the real service runs as `python -m bot run` in a subprocess with the sam
 3. Queueing a broadcast to 100,000 recipients (≤ 5 s), then the running service's RSS while it
    delivers it (≤ 200 MB); the broadcast is then cancelled.
 
-Not measured here: the baseline with PTB's stock AIORateLimiter pacing a plain loop.
+4. Baseline: the same recipients sent by a plain loop (every send at once, `asyncio.gather`)
+   through PTB's stock `AIORateLimiter` (overall and per-group rates set to the same scaled limits,
+   max_retries=5 so that a 429 is retried rather than lost), against a fresh fake with the same
+   limits, while the same number of residents ask questions of that PTB application (answered
+   with a fixed sentence: no search, so the latency is the pacing's alone). Printed: our rate / its
+   rate, its 429s, lost and duplicated, and its p99 update-to-answer. Needs the
+   python-telegram-bot[rate-limiter] extra (in the `test` extra).
 
-Run: python bench/broadcast.py [--recipients 5000] [--questions 50] [--big 100000]
+Run: python bench/broadcast.py [--recipients 5000] [--questions 50] [--big 100000] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -101,6 +107,59 @@ def outbox(db_path: Path, broadcast: int) -> dict[str, int]:
         con.close()
 
 
+def recipient_ids(groups: int, residents: int) -> list[int]:
+    """The chat ids `populate` writes, in the same mix."""
+    return ([-1_000_000_000_000 - i for i in range(1, groups + 1)]
+            + [100_000 + i for i in range(1, residents + 1)])
+
+
+async def baseline(groups: int, residents: int, questions: int) -> dict[str, float]:
+    """A plain loop through PTB's stock AIORateLimiter, against a fresh fake with the same limits."""
+    from telegram.ext import AIORateLimiter, Application, MessageHandler, filters
+    from telegram.request import HTTPXRequest
+
+    fake = FakeTelegram(token=TOKEN, limits=(RATE, GROUP_PER_MIN, CHAT_PER_S))
+    await fake.start()
+    limiter = AIORateLimiter(overall_max_rate=RATE, overall_time_period=1, group_max_rate=GROUP_PER_MIN,
+                             group_time_period=60, max_retries=5)
+    app = (Application.builder().token(TOKEN).base_url(f"{fake.url}/bot").rate_limiter(limiter)
+           .request(HTTPXRequest(connection_pool_size=32)).get_updates_request(HTTPXRequest())
+           .concurrent_updates(True).build())
+
+    async def answer(update, context) -> None:
+        await update.effective_message.reply_text("Quỹ \"Vì người nghèo\" do Ủy ban MTTQ các cấp vận động.")
+
+    app.add_handler(MessageHandler(filters.TEXT, answer))
+    await app.initialize()
+    await app.start()
+    await app.updater.start_polling(timeout=1)
+    chats = recipient_ids(groups, residents)
+    text = f"{MARKER}: Họp tổ dân phố lúc 19 giờ tối nay."
+    t0 = time.monotonic()
+    sends = asyncio.gather(*(app.bot.send_message(chat, text) for chat in chats), return_exceptions=True)
+    await fake.wait_for(lambda m: MARKER in m.text, timeout=30)
+    askers = [c for c in chats if c > 0][:: max(1, residents // questions)][:questions]
+    latencies = await ask_questions(fake, askers, spread=10.0)
+    results = await sends
+    took = time.monotonic() - t0
+    await app.updater.stop()
+    await app.stop()
+    await app.shutdown()
+    marked = [m for m in fake.sent if MARKER in m.text]
+    stamps = sorted(c.time for c in fake.calls_to("sendMessage") if MARKER in str(c.params.get("text")))
+    per_chat = Counter(m.chat_id for m in marked)
+    errors = Counter(type(r).__name__ for r in results if isinstance(r, BaseException))
+    out = {
+        "rate": (len(marked) - 1) / (stamps[-1] - stamps[0]), "took": took,
+        "limited": fake.limit_breaches, "sends": len(fake.calls_to("sendMessage")),
+        "lost": len(set(chats) - set(per_chat)), "duplicated": sum(n - 1 for n in per_chat.values() if n > 1),
+        "p99": p99(latencies), "median": sorted(latencies)[len(latencies) // 2], "max": max(latencies),
+        "errors": sum(errors.values()),
+    }
+    await fake.close()
+    return out
+
+
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
@@ -136,6 +195,7 @@ async def main() -> int:
     parser.add_argument("--recipients", type=int, default=5000)
     parser.add_argument("--questions", type=int, default=50)
     parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the AIORateLimiter baseline")
     args = parser.parse_args()
     groups = args.recipients // 5  # one in five recipients is a group chat
     residents = args.recipients - groups
@@ -234,6 +294,16 @@ async def main() -> int:
         if code != 0:
             problems.append(f"exit code {code} after SIGTERM")
         problems += check_log(service.log_text())
+    if not args.no_baseline:
+        base = await baseline(groups, residents, args.questions)
+        print("baseline, PTB's stock AIORateLimiter pacing a plain loop (same recipients, same fake limits):")
+        print(f"  its rate: {base['rate']:.1f}/s (ratio to the configured {RATE:.0f}/s: {base['rate'] / RATE:.3f});"
+              f" ours / its: {rate / base['rate']:.2f}; whole loop {base['took']:.1f} s")
+        print(f"  its 429s: {base['limited']} / {base['sends']} sends = {base['limited'] / max(base['sends'], 1):.4%};"
+              f" lost {base['lost']}, duplicated {base['duplicated']}, sends that raised {base['errors']}")
+        print(f"  its p99 update-to-answer during the broadcast: {base['p99']:.3f} s (limit {P99_LIMIT_S} s:"
+              f" ratio {base['p99'] / P99_LIMIT_S:.2f}; ours / its: {worst / base['p99']:.2f});"
+              f" max {base['max']:.3f} s, median {base['median']:.3f} s")
     for problem in problems:
         print(f"PROBLEM: {problem}")
     return 0 if ok and not problems else 1

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from bot.audiences import Staff
 from bot.broadcasts import AUDIENCES, BroadcastError, Broadcasts, Report, Target
-from bot.channels.base import Inbound, Option, Reply
+from bot.channels.base import Inbound, Option, Reply, Sent
 from bot.dialogue import Dialogue, Turn
 from bot.localities import Localities
 from bot.messages import Messages
@@ -205,7 +205,9 @@ class Authoring:
         return await self._confirm(turn, int(arg), None)
 
     async def _confirm(self, turn: Turn, broadcast: int, when: float | None) -> list[Reply]:
-        total = await self.broadcasts.queue_draft(broadcast, self.clock() if when is None else when)
+        inbound = turn.inbound
+        total = await self.broadcasts.queue_draft(broadcast, self.clock() if when is None else when,
+                                                  notify=(inbound.channel, inbound.chat_id))
         if total is None:
             status = await self.broadcasts.status(broadcast)
             if status is None:
@@ -213,12 +215,17 @@ class Authoring:
             if status == "cancelled":
                 return [Reply(self.say("compose_was_cancelled", id=broadcast))]
             return [Reply(self.say("compose_already", id=broadcast))]
-        inbound = turn.inbound
         log.info("broadcast %d confirmed by %s %s: %d recipients", broadcast, inbound.channel, inbound.user_id,
                  total)
+
+        async def remember(sent: Sent) -> None:  # this message becomes the progress line (bot/progress.py)
+            if sent.message_ids:
+                await self.broadcasts.set_notify_message(broadcast, sent.message_ids[-1])
+
         if when is None:
-            return [Reply(self.say("compose_queued", id=broadcast, count=total))]
-        return [Reply(self.say("compose_scheduled", id=broadcast, count=total, when=self._local(when)))]
+            return [Reply(self.say("compose_queued", id=broadcast, count=total), on_sent=remember)]
+        return [Reply(self.say("compose_scheduled", id=broadcast, count=total, when=self._local(when)),
+                      on_sent=remember)]
 
     async def _ask_time(self, turn: Turn, arg: str) -> list[Reply]:
         if not arg.isdigit():

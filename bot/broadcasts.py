@@ -3,6 +3,9 @@
 Confirming a broadcast writes its outbox — one row per recipient — in the same transaction
 that marks it queued, so a broadcast is either fully queued or not at all; confirming twice
 queues nothing more (the status changes once, and `UNIQUE (broadcast, chat)` holds anyway).
+A broadcast scheduled for later is queued without rows: its audience is resolved when it becomes
+due (`resolve_due`, called by the delivery worker), in one transaction guarded by `resolved_at`,
+so people who subscribe meanwhile get it too and resolving twice writes nothing more.
 Recipients are the active chats that consented (groups by registering, residents through
 /diaban), of the chosen kind, in the chosen locality's whole subtree, on the chosen channel.
 The delivery worker (bot/delivery.py) sends from the outbox.
@@ -63,11 +66,18 @@ class Report:
     acknowledged: int = 0
     # locality code ("" for none) -> {"total", "sent", "pending", "failed", "acknowledged"}
     by_locality: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)  # "telegram"/"zalo" -> the same counts
+    resolved: bool = True  # False: scheduled, recipients not chosen yet (total/pending are today's count)
 
     def as_json(self) -> dict[str, Any]:
         """The shape DESIGN.md promises for `broadcast show ID --json`."""
         return {"id": self.id, "total": self.total, "sent": self.sent, "pending": self.pending,
                 "failed": dict(self.failed), "acknowledged": self.acknowledged}
+
+    def as_json_full(self) -> dict[str, Any]:
+        """DESIGN.md's keys, plus the breakdown by locality: code ("" when unknown) -> its counts."""
+        return {**self.as_json(),
+                "by_locality": {code: dict(counts) for code, counts in sorted(self.by_locality.items())}}
 
 
 def parse_audience(value: str) -> str:
@@ -162,9 +172,11 @@ class Broadcasts:
         """Queue a draft; return how many outbox rows were written (0 if it was already confirmed)."""
         return await self.queue_draft(broadcast) or 0
 
-    async def queue_draft(self, broadcast: int, send_at: float | None = None) -> int | None:
+    async def queue_draft(self, broadcast: int, send_at: float | None = None,
+                          notify: tuple[str, str] | None = None) -> int | None:
         """Queue a draft (at `send_at` if given), in one transaction; its recipient count, or None
-        when it is not a draft any more (already confirmed, cancelled, unknown): a second tap is a no-op."""
+        when it is not a draft any more (already confirmed, cancelled, unknown): a second tap is a no-op.
+        `notify`: (channel, chat_id) told how the sending goes (see bot/progress.py)."""
         async with self.db.transaction() as tx:
             cursor = await tx.execute(
                 "SELECT audience, locality, channel, send_at, status FROM broadcasts WHERE id = ?", (broadcast,)
@@ -175,6 +187,9 @@ class Broadcasts:
             when = max(row["send_at"], 0) if send_at is None else send_at
             if send_at is not None:
                 await tx.execute("UPDATE broadcasts SET send_at = ? WHERE id = ?", (send_at, broadcast))
+            if notify is not None:
+                await tx.execute("UPDATE broadcasts SET notify_channel = ?, notify_chat_id = ? WHERE id = ?",
+                                 (*notify, broadcast))
             target = Target(row["audience"], row["locality"], row["channel"])
             total = await self._queue(tx, broadcast, target, when, self.clock())
         log.info("broadcast %d confirmed: %d recipients", broadcast, total)
@@ -188,6 +203,15 @@ class Broadcasts:
         if cursor.rowcount != 1:
             return 0
         where, params = self._where(target)
+        if send_at > now:  # scheduled: today's count for the preview; the rows when it is due
+            cursor = await tx.execute(f"SELECT COUNT(*) FROM chats WHERE {where}", params)
+            estimate = int((await cursor.fetchone())[0])
+            await tx.execute("UPDATE broadcasts SET total = ? WHERE id = ?", (estimate, broadcast))
+            return estimate
+        return await self._write_outbox(tx, broadcast, target, send_at, now)
+
+    async def _write_outbox(self, tx: Any, broadcast: int, target: Target, send_at: float, now: float) -> int:
+        where, params = self._where(target)
         cursor = await tx.execute(
             "INSERT INTO outbox (broadcast, chat, channel, chat_id, kind, locality, next_attempt_at)"
             f" SELECT ?, id, channel, chat_id, kind, locality, ? FROM chats WHERE {where}"
@@ -195,8 +219,37 @@ class Broadcasts:
             (broadcast, send_at, *params),
         )
         total = max(cursor.rowcount, 0)
-        await tx.execute("UPDATE broadcasts SET total = ? WHERE id = ?", (total, broadcast))
+        await tx.execute("UPDATE broadcasts SET total = ?, resolved_at = ? WHERE id = ?", (total, now, broadcast))
         return total
+
+    async def resolve_due(self, now: float | None = None) -> float | None:
+        """Write the outbox of every scheduled broadcast that is due (its audience as it is now);
+        return when the next one falls due (None: none waiting). Each in its own transaction,
+        guarded by `resolved_at`: a second call, or a second process, writes nothing more."""
+        now = self.clock() if now is None else now
+        rows = await self.db.fetchall(
+            "SELECT id, audience, locality, channel, send_at FROM broadcasts"
+            " WHERE status = 'queued' AND resolved_at IS NULL ORDER BY send_at, id"
+        )
+        upcoming = None
+        for row in rows:
+            if row["send_at"] > now:
+                upcoming = row["send_at"] if upcoming is None else min(upcoming, row["send_at"])
+                continue
+            target = Target(row["audience"], row["locality"], row["channel"])
+            async with self.db.transaction() as tx:
+                cursor = await tx.execute(
+                    "SELECT 1 FROM broadcasts WHERE id = ? AND status = 'queued' AND resolved_at IS NULL", (row["id"],)
+                )
+                if await cursor.fetchone() is None:
+                    continue
+                total = await self._write_outbox(tx, row["id"], target, row["send_at"], now)
+            log.info("broadcast %d is due: %d recipients", row["id"], total)
+        return upcoming
+
+    async def set_notify_message(self, broadcast: int, message_id: str) -> None:
+        """The confirmation message, to be edited into the progress line."""
+        await self.db.write("UPDATE broadcasts SET notify_message_id = ? WHERE id = ?", (message_id, broadcast))
 
     async def discard_draft(self, broadcast: int) -> bool:
         """Drop a draft that was never confirmed; a queued or running broadcast is left alone."""
@@ -225,6 +278,10 @@ class Broadcasts:
                 (broadcast,),
             )
             dropped = max(cursor.rowcount, 0)
+            cursor = await tx.execute("SELECT total, resolved_at FROM broadcasts WHERE id = ?", (broadcast,))
+            row = await cursor.fetchone()
+            if row["resolved_at"] is None:  # scheduled, recipients not chosen yet: that many fewer sends
+                dropped = int(row["total"])
         log.info("broadcast %d cancelled; %d pending sends dropped", broadcast, dropped)
         return dropped
 
@@ -237,7 +294,20 @@ class Broadcasts:
         report = Report(
             id=row["id"], status=row["status"], title=row["title"], audience=row["audience"],
             locality=row["locality"], channel=row["channel"], send_at=row["send_at"], created_at=row["created_at"],
+            resolved=row["resolved_at"] is not None or row["status"] not in ("queued", "sending"),
         )
+        if not report.resolved:  # scheduled: who would get it if it were due now
+            target = Target(row["audience"], row["locality"], row["channel"])
+            where, params = self._where(target)
+            for r in await self.db.fetchall(
+                f"SELECT COALESCE(locality, '') AS locality, COUNT(*) AS n FROM chats WHERE {where} GROUP BY 1",
+                params,
+            ):
+                place = report.by_locality.setdefault(r["locality"], _blank_counts())
+                place["total"] = place["pending"] = int(r["n"])
+                report.total += int(r["n"])
+                report.pending += int(r["n"])
+            return report
         rows = await self.db.fetchall(
             "SELECT status, reason, COALESCE(locality, '') AS locality, COUNT(*) AS n FROM outbox"
             " WHERE broadcast = ? GROUP BY status, reason, locality", (broadcast,),
@@ -264,7 +334,32 @@ class Broadcasts:
         for r in acks:
             report.acknowledged += int(r["n"])
             report.by_locality.setdefault(r["locality"], _blank_counts())["acknowledged"] += int(r["n"])
+        report.by_channel = await self._by_channel(broadcast)
         return report
+
+    async def _by_channel(self, broadcast: int) -> dict[str, dict[str, int]]:
+        """channel -> {"total", "sent", "pending", "failed", "acknowledged"} of one broadcast."""
+        counts: dict[str, dict[str, int]] = {}
+        for r in await self.db.fetchall(
+            "SELECT o.channel, o.status, COUNT(*) AS n, SUM(EXISTS (SELECT 1 FROM acknowledgements a"
+            " WHERE a.broadcast = o.broadcast AND a.chat = o.chat)) AS acked FROM outbox o WHERE o.broadcast = ?"
+            " GROUP BY 1, 2", (broadcast,),
+        ):
+            mine = counts.setdefault(r["channel"], _blank_counts())
+            mine["total"] += int(r["n"])
+            mine[r["status"] if r["status"] in ("sent", "pending") else "failed"] += int(r["n"])
+            mine["acknowledged"] += int(r["acked"] or 0)
+        return counts
+
+    async def recipients(self, broadcast: int) -> list[dict[str, Any]]:
+        """One row per recipient (outbox order): channel, chat_id, kind, locality, status, reason,
+        sent_at (epoch or None), acknowledged (bool). Empty while a scheduled one is not due."""
+        rows = await self.db.fetchall(
+            "SELECT o.channel, o.chat_id, o.kind, o.locality, o.status, o.reason, o.sent_at,"
+            " EXISTS (SELECT 1 FROM acknowledgements a WHERE a.broadcast = o.broadcast AND a.chat = o.chat)"
+            " AS acknowledged FROM outbox o WHERE o.broadcast = ? ORDER BY o.id", (broadcast,),
+        )
+        return [{**dict(r), "acknowledged": bool(r["acknowledged"])} for r in rows]
 
     async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(

@@ -80,10 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--user-id", required=True)
     add.set_defaults(func=cmd_staff_add, quiet_logs=True)
 
-    from bot import cli_audience, cli_broadcast
+    from bot import cli_audience, cli_broadcast, cli_tickets
 
     cli_audience.register(sub, command)
     cli_broadcast.register(sub, command)
+    cli_tickets.register(sub, command)
+    from bot import cli_supervision
+
+    cli_supervision.register(sub, command)
     return parser
 
 

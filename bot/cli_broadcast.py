@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -52,7 +54,10 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     send.set_defaults(func=cmd_broadcast_send, quiet_logs=True)
     show = bc_sub.add_parser("show", help="báo cáo gửi của một thông báo")
     show.add_argument("id", type=int)
-    show.add_argument("--json", action="store_true")
+    show_format = show.add_mutually_exclusive_group()
+    show_format.add_argument("--json", action="store_true", help="tổng hợp, kèm by_locality (theo địa bàn)")
+    show_format.add_argument("--csv", nargs="?", const="-", metavar="FILE",
+                             help="từng người nhận, dạng CSV, ra màn hình hoặc vào FILE")
     show.set_defaults(func=cmd_broadcast_show, quiet_logs=True)
     lst = bc_sub.add_parser("list", help="các thông báo gần đây")
     lst.add_argument("--json", action="store_true")
@@ -173,15 +178,42 @@ async def cmd_broadcast_show(args: argparse.Namespace, settings: Settings) -> in
     db, broadcasts, tree = await _open(settings)
     try:
         report = await broadcasts.report(args.id)
+        rows = await broadcasts.recipients(args.id) if report is not None and args.csv else []
     finally:
         await db.close()
     if report is None:
         print(f"Không có thông báo #{args.id}.", file=sys.stderr)
         return 1
+    if args.csv:
+        return _write_csv(args.csv, rows, settings.tz)
     if args.json:
-        print(json.dumps(report.as_json(), ensure_ascii=False))
+        print(json.dumps(report.as_json_full(), ensure_ascii=False))
         return 0
     print(_render_report(report, settings.tz, tree))
+    return 0
+
+
+CSV_COLUMNS = ("channel", "chat_id", "kind", "locality", "status", "reason", "sent_at", "acknowledged")
+
+
+def _write_csv(target: str, rows: list[dict[str, Any]], tz: ZoneInfo) -> int:
+    """Per-recipient rows; sent_at in local time (dd/mm/yyyy HH:MM:SS), acknowledged 1/0."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        sent_at = datetime.fromtimestamp(r["sent_at"], tz).strftime("%d/%m/%Y %H:%M:%S") if r["sent_at"] else ""
+        writer.writerow([r["channel"], r["chat_id"], r["kind"], r["locality"] or "", r["status"], r["reason"] or "",
+                         sent_at, int(r["acknowledged"])])
+    if target == "-":
+        sys.stdout.write(out.getvalue())
+        return 0
+    try:
+        Path(target).write_text(out.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads Vietnamese right
+    except OSError as exc:
+        print(f"Không ghi được tệp {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"Đã ghi {len(rows)} dòng vào {target}.", file=sys.stderr)
     return 0
 
 

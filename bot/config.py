@@ -40,6 +40,10 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "INFO"
+    handoff_remind_hours: float = 4.0  # working hours before an unanswered ticket is re-announced
+    ticket_retention_days: int = 365  # closed tickets lose their personal fields after this
+    rate_limit_messages: int = 20  # per person, in rate_limit_seconds
+    rate_limit_seconds: float = 60.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -94,12 +98,16 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         ),
         zalo_bot_token=_token("ZALO_BOT_TOKEN", get("ZALO_BOT_TOKEN")),
         zalo_api_url=_url("ZALO_API_URL", get("ZALO_API_URL") or Settings.zalo_api_url),
-        zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
+        zalo_webhook_secret=_webhook_secret(get("ZALO_WEBHOOK_SECRET")),
         zalo_rate_per_second=_rate("ZALO_RATE_PER_SECOND", get("ZALO_RATE_PER_SECOND"), 5),
         webhook_base_url=_url("WEBHOOK_BASE_URL", get("WEBHOOK_BASE_URL")) if get("WEBHOOK_BASE_URL") else None,
         http_host=get("HTTP_HOST") or "127.0.0.1",
         http_port=_port(get("HTTP_PORT")),
         log_level=_log_level(get("LOG_LEVEL")),
+        handoff_remind_hours=_rate("HANDOFF_REMIND_HOURS", get("HANDOFF_REMIND_HOURS"), 4),
+        ticket_retention_days=int(_rate("TICKET_RETENTION_DAYS", get("TICKET_RETENTION_DAYS"), 365)),
+        rate_limit_messages=int(_rate("RATE_LIMIT_MESSAGES", get("RATE_LIMIT_MESSAGES"), 20)),
+        rate_limit_seconds=_rate("RATE_LIMIT_SECONDS", get("RATE_LIMIT_SECONDS"), 60),
     )
 
 
@@ -174,6 +182,13 @@ def _rate(name: str, value: str | None, default: float) -> float:
     if not rate > 0 or rate > 100_000:
         raise ConfigError(f"{name}={value!r} không hợp lệ: cần một số dương (mặc định {default}).")
     return rate
+
+
+def _webhook_secret(value: str | None) -> str | None:
+    """Zalo accepts 8 to 256 characters; it travels in an HTTP header, so no spaces."""
+    if value is not None and (not 8 <= len(value) <= 256 or any(ch.isspace() for ch in value)):
+        raise ConfigError("ZALO_WEBHOOK_SECRET không hợp lệ: cần từ 8 đến 256 ký tự, không có khoảng trắng.")
+    return value
 
 
 def _port(value: str | None) -> int:

@@ -51,6 +51,7 @@ class Entry:
     source: str = ""
     updated: str = ""
     path: Path | None = None
+    draft: bool = False  # `draft: true` in the front matter: staff have not reviewed it yet
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def _load_knowledge(content: Content) -> None:
     seen_questions: dict[str, tuple[Path, str]] = {}
     for path in files:
         entry = _read_entry(path, content)
-        if entry is None:
+        if entry is None or entry.draft:  # a draft (bot/gaps.py) is validated but not served
             continue
         if entry.id in seen_ids:
             content.problems.append(
@@ -232,6 +233,7 @@ def _read_entry(path: Path, content: Content) -> Entry | None:
         source=str(meta.get("source") or ""),
         updated=str(meta.get("updated") or ""),
         path=path,
+        draft=meta.get("draft") is True,
     )
 
 

@@ -15,11 +15,14 @@ from bot.broadcasts import Broadcasts
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialogue import Dialogue
+from bot.group_replies import GroupReplies
+from bot.handoff import Handoff, install_all
 from bot.knowledge import KnowledgeIndex
 from bot.localities import Localities, load_strict
 from bot.question_log import QuestionLog
 from bot.registration import Registration
 from bot.store.db import Database, open_database
+from bot.supervision import Supervision, build_supervision
 from bot.vietnamese import Analyzer
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,9 @@ class Core:
     registration: Registration
     broadcasts: Broadcasts
     authoring: Authoring | None = None
+    group_replies: GroupReplies | None = None  # "đã nhận" / "đã hoàn thành" typed in a group
+    handoff: Handoff | None = None  # tickets to staff, petitions, privacy, rate limit (bot/handoff.py)
+    supervision: Supervision | None = None  # deadlines, reminders, escalation (bot/supervision.py)
 
     async def close(self) -> None:
         await self.db.close()
@@ -62,8 +68,14 @@ async def build_core(settings: Settings) -> Core:
     broadcasts.install(dialogue)
     authoring = Authoring(broadcasts, localities, dialogue.say, staff, settings.tz)
     authoring.install(dialogue)
+    group_replies = GroupReplies(db, dialogue)  # Zalo has no buttons: phrases stand for them
+    group_replies.install()
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
-    return Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts, authoring)
+    core = Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts, authoring)
+    core.group_replies = group_replies
+    core.handoff = install_all(db, chats, staff, localities, dialogue, settings)
+    core.supervision = build_supervision(core)
+    return core

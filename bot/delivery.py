@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Handler = Callable[[Inbound], Awaitable[list[Reply]]]
+Resolver = Callable[[float], Awaitable[float | None]]
 
 DEFER_AFTER = 1.0  # a row whose chat is not free for longer than this goes back to the table
 UNAUTHORIZED_PAUSE = 60.0
@@ -168,6 +169,7 @@ class Job:
 class _Piece:
     pieces: list[str]
     ack: bool
+    options: tuple[Option, ...] | None = None  # broadcasts.options (supervision buttons) instead of "Đã nhận"
 
 
 class DeliveryWorker:
@@ -185,6 +187,7 @@ class DeliveryWorker:
         concurrency: int = 16,
         max_attempts: int = 5,
         backoff: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0, 120.0),
+        resolve: Resolver | None = None,
     ) -> None:
         self.db = db
         self.channels = channels  # by reference: the app may add channels after building the worker
@@ -198,6 +201,14 @@ class DeliveryWorker:
         self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.backoff = backoff
+        # writes the outbox of scheduled broadcasts that fell due (Broadcasts.resolve_due); returns
+        # when the next one is due
+        self.resolve = resolve
+        self.progress: Any = None  # a bot.progress.Progress, started and stopped with the worker
+        # called once when a channel stops on its quota (Zalo's 429), e.g. to tell the staff chat
+        self.on_alert: Callable[[str, str], Awaitable[None]] | None = None
+        self._alerted: set[str] = set()  # channels stopped on quota since their last successful send
+        self._next_due: float | None = None
         self.stats: dict[str, int] = {"sent": 0, "pieces": 0, "rate_limited": 0, "retried": 0, "failed": 0}
         self._jobs: OrderedDict[int, Job] = OrderedDict()
         self._inflight: dict[int, asyncio.Task[None]] = {}
@@ -215,9 +226,13 @@ class DeliveryWorker:
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="delivery-worker")
+            if self.progress is not None:
+                await self.progress.start()
             log.info("delivery worker started for %s", ", ".join(self.channels) or "no channel")
 
     async def stop(self, grace: float = 3.0) -> None:
+        if self.progress is not None:
+            await self.progress.stop()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -296,10 +311,13 @@ class DeliveryWorker:
         """Refill from the outbox when due, dispatch every send the windows allow; return the wait."""
         self._wake.clear()
         now = self.clock()
-        if now >= self._next_poll or (self._more and len(self._jobs) < self.batch // 2):
+        due = self._next_due is not None and now >= self._next_due
+        if now >= self._next_poll or due or (self._more and len(self._jobs) < self.batch // 2):
             await self._refill(now)
             self._next_poll = now + self.poll_interval
         wake = self._next_poll
+        if self._next_due is not None:
+            wake = min(wake, max(self._next_due, now))
         blocked: set[str] = set()
         for job in list(self._jobs.values()):
             if len(self._inflight) >= self.concurrency or len(blocked) == len(self.channels):
@@ -342,6 +360,8 @@ class DeliveryWorker:
             last = index == len(piece.pieces) - 1
             ack = last and piece.ack and job.kind == "group"
             options = (Option(self.ack_label, f"ack:{job.broadcast}"),) if ack else ()
+            if piece.options is not None:
+                options = piece.options if last else ()
             reply = Reply(piece.pieces[index], options=options)
             try:
                 sent = await self.channels[job.channel].send(job.chat_id, reply)
@@ -360,7 +380,19 @@ class DeliveryWorker:
             self._inflight.pop(job.id, None)
             self._wake.set()
 
+    async def _alert(self, channel: str, reason: str) -> None:
+        if channel in self._alerted:
+            return
+        self._alerted.add(channel)
+        log.error("delivery: %s refused sends (%s); that channel is paused, its sends stay queued", channel, reason)
+        if self.on_alert is not None:
+            try:
+                await self.on_alert(channel, reason)
+            except Exception:
+                log.exception("delivery: alert about %s failed", channel)
+
     async def _succeeded(self, job: Job, sent: Sent, last: bool) -> None:
+        self._alerted.discard(job.channel)
         job.pieces_sent += 1
         job.message_ids.extend(sent.message_ids)
         self.stats["pieces"] += 1
@@ -384,6 +416,8 @@ class DeliveryWorker:
             pause = exc.retry_after if exc.retry_after is not None else 1.0
             pacer.paused_until = max(pacer.paused_until, now + pause)
             log.warning("delivery: %s rate limited; pausing that channel %.1fs", job.channel, pause)
+            if exc.reason == "quota":
+                await self._alert(job.channel, "quota")
             return  # the job stays queued in memory; no attempt counted
         if exc.kind == "unauthorized":
             pacer.paused_until = max(pacer.paused_until, now + UNAUTHORIZED_PAUSE)
@@ -422,12 +456,18 @@ class DeliveryWorker:
         if not self.channels:
             return 0
         marks = ", ".join("?" for _ in self.channels)
-        return int(await self.db.fetchval(
+        unresolved = 0
+        if self.resolve is not None:
+            unresolved = int(await self.db.fetchval(
+                "SELECT COUNT(*) FROM broadcasts WHERE status = 'queued' AND resolved_at IS NULL"))
+        return unresolved + int(await self.db.fetchval(
             "SELECT COUNT(*) FROM outbox o JOIN broadcasts b ON b.id = o.broadcast WHERE o.status = 'pending'"
             f" AND b.status IN ('queued', 'sending') AND o.channel IN ({marks})", list(self.channels),
         ))
 
     async def _refill(self, now: float) -> None:
+        if self.resolve is not None:
+            self._next_due = await self.resolve(now)
         await self._finish_broadcasts(now)
         if not self.channels:
             return
@@ -474,7 +514,7 @@ class DeliveryWorker:
     async def _load_texts(self, broadcasts: set[int]) -> None:
         marks = ", ".join("?" for _ in broadcasts)
         rows = await self.db.fetchall(
-            f"SELECT id, title, text, audience FROM broadcasts WHERE id IN ({marks})", list(broadcasts)
+            f"SELECT id, title, text, audience, options FROM broadcasts WHERE id IN ({marks})", list(broadcasts)
         )
         for r in rows:
             source = r["text"].strip()
@@ -482,11 +522,14 @@ class DeliveryWorker:
                 source = f"**{r['title'].replace('*', '').strip()}**\n\n{source}"
             for name, channel in self.channels.items():
                 pieces = split_text(source, channel.max_text) or [" "]
-                self._pieces[(r["id"], name)] = _Piece(pieces, ack=r["audience"] in ("groups", "all"))
+                options = tuple(Option(label, data) for label, data in json.loads(r["options"])) \
+                    if r["options"] is not None else None
+                self._pieces[(r["id"], name)] = _Piece(pieces, ack=r["audience"] in ("groups", "all"), options=options)
 
     async def _finish_broadcasts(self, now: float) -> None:
         cursor_rows = await self.db.fetchall(
-            "SELECT id FROM broadcasts WHERE status IN ('queued', 'sending') AND send_at <= ? AND NOT EXISTS"
+            "SELECT id FROM broadcasts WHERE status IN ('queued', 'sending') AND send_at <= ?"
+            " AND resolved_at IS NOT NULL AND NOT EXISTS"
             " (SELECT 1 FROM outbox o WHERE o.broadcast = broadcasts.id AND o.status = 'pending')", (now,),
         )
         done = [r["id"] for r in cursor_rows]

@@ -78,6 +78,10 @@ class Dialogue:
         }
         self._expecting: dict[tuple[str, str, str], Handler] = {}
         self.group_text_hooks: list[Callable[[Turn], Awaitable[list[Reply] | None]]] = []
+        # every chat, before the knowledge search (handoff follow-ups, "gặp cán bộ")
+        self.text_hooks: list[Callable[[Turn], Awaitable[list[Reply] | None]]] = []
+        # before anything is processed (rate limit): a list stops the message, None lets it through
+        self.gates: list[Callable[[Inbound], Awaitable[list[Reply] | None]]] = []
         self.event_hooks: list[Callable[[Turn], Awaitable[list[Reply]]]] = []
 
     # ------------------------------------------------------------------ entry point
@@ -96,9 +100,15 @@ class Dialogue:
     async def _handle(self, inbound: Inbound) -> list[Reply]:
         if inbound.kind in ("joined", "left", "migrated"):
             return await self._membership(inbound)
+        for gate in self.gates if inbound.addressed else ():
+            stopped = await gate(inbound)
+            if stopped is not None:
+                return stopped
         chat = await self.chats.touch(inbound)
         if not inbound.addressed:
             return []
+        if inbound.kind == "media" and _who(inbound) in self._expecting:  # a flow that takes a photo
+            return await self._expecting.pop(_who(inbound))(Turn(inbound, chat))
         if inbound.kind == "media":
             log.info("media (%s) from %s chat %s", inbound.media_type, inbound.channel, inbound.chat_id)
             return [Reply(self.say("media_unsupported"))]
@@ -120,6 +130,10 @@ class Dialogue:
         if pending is not None:
             return await pending(turn)
         for hook in self.group_text_hooks if inbound.chat_kind == "group" else ():
+            replies = await hook(turn)
+            if replies is not None:
+                return replies
+        for hook in self.text_hooks:
             replies = await hook(turn)
             if replies is not None:
                 return replies
@@ -176,8 +190,9 @@ class Dialogue:
     def decline(self) -> list[Reply]:
         """The honest "I don't know": say so, give the contact, suggest topics."""
         topics = tuple(Option(t.title, f"topic:{t.id}") for t in self.content.topics)
+        offer = (Option(self.say("handoff_offer_button"), "hof:q"),) if "hof" in self.options else ()
         return [
-            Reply(self.say("decline") + "\n\n" + self.contact_text()),
+            Reply(self.say("decline") + "\n\n" + self.contact_text(), options=offer),
             Reply(self.say("decline_suggest"), options=topics),
         ]
 

@@ -116,9 +116,11 @@ async def test_schedule_validates_local_time_and_queues_at_that_time(core: Core)
     when = datetime.fromtimestamp(time.time() + 2 * 86_400, TZ).replace(hour=8, minute=30, second=0, microsecond=0)
     [done] = await core.dialogue.handle(text(when.strftime("%d/%m/%Y %H:%M")))
     assert done.text == say("compose_scheduled", id=broadcast, count=2, when=when.strftime("%d/%m/%Y %H:%M"))
-    rows = await core.db.fetchall("SELECT next_attempt_at FROM outbox WHERE broadcast = ?", (broadcast,))
-    assert len(rows) == 2 and all(r[0] == when.timestamp() for r in rows)  # 08:30 in Asia/Ho_Chi_Minh
     assert await core.db.fetchval("SELECT send_at FROM broadcasts WHERE id = ?", (broadcast,)) == when.timestamp()
+    # recipients are chosen when it falls due (08:30 in Asia/Ho_Chi_Minh), not before
+    assert await core.broadcasts.resolve_due(when.timestamp() - 1) == when.timestamp()
+    assert await outbox_count(core, broadcast) == 0
+    assert (await core.broadcasts.report(broadcast)).as_json()["pending"] == 2
     # and it can be cancelled before it goes out
     [cancelled] = await core.dialogue.handle(text(f"/huythongbao {broadcast}"))
     assert cancelled.text == say("huythongbao_done", id=broadcast, dropped=2)

@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 import time
 from datetime import datetime
@@ -98,11 +100,38 @@ async def test_queueing_rolls_back_whole(db, broadcasts, monkeypatch):
 
 async def test_cancel_fails_pending_rows_as_cancelled(db, broadcasts):
     await population(db)
-    broadcast = await broadcasts.create("Hẹn giờ", Target("all"), send_at=time.time() + 3600)
+    broadcast = await broadcasts.create("Ngay", Target("all"))
     assert await broadcasts.cancel(broadcast) == 5
     assert await broadcasts.cancel(broadcast) is None
     report = await broadcasts.report(broadcast)
     assert report.status == "cancelled" and report.failed == {"cancelled": 5} and report.pending == 0
+    # scheduled: no recipient chosen yet; the answer says how many would have got it
+    later = await broadcasts.create("Hẹn giờ", Target("all"), send_at=time.time() + 3600)
+    assert await broadcasts.cancel(later) == 5
+    assert await broadcasts.resolve_due(time.time() + 7200) is None  # a cancelled one is never resolved
+    report = await broadcasts.report(later)
+    assert (report.status, report.total, report.pending, report.failed) == ("cancelled", 0, 0, {})
+
+
+async def test_scheduled_audience_is_resolved_when_due_once(db, broadcasts):
+    await population(db)
+    due = time.time() + 3600
+    broadcast = await broadcasts.create("Hẹn giờ", Target("all"), send_at=due)
+    assert await recipients(db, broadcast) == set()
+    assert (await broadcasts.report(broadcast)).as_json()["pending"] == 5  # today's count, as an estimate
+    await add_chat(db, "13", "private", "thuan-nam")  # subscribes after the broadcast was confirmed
+    await db.write("UPDATE chats SET consent = 0 WHERE chat_id = '10'")  # and one says /huy meanwhile
+    assert await broadcasts.resolve_due(due - 1) == due
+    assert await recipients(db, broadcast) == set()
+    assert await broadcasts.resolve_due(due) is None
+    assert await recipients(db, broadcast) == {"-1", "-2", "12", "z1", "13"}
+    assert await db.fetchval("SELECT MIN(next_attempt_at) FROM outbox WHERE broadcast = ?", (broadcast,)) == due
+    await add_chat(db, "14", "private", "thuan-nam")
+    assert await broadcasts.resolve_due(due + 10) is None  # resolving again writes nothing more
+    assert await broadcasts.confirm(broadcast) == 0
+    assert await recipients(db, broadcast) == {"-1", "-2", "12", "z1", "13"}
+    report = await broadcasts.report(broadcast)
+    assert report.resolved and report.total == 5
 
 
 async def test_report_counts_and_breakdown(db, broadcasts):
@@ -185,7 +214,8 @@ async def test_cli_send_show_list(tmp_path: Path):
     assert set(out) == {"id"}
     shown = run_cli("broadcast", "show", str(out["id"]), "--json", env=env)
     assert json.loads(shown.stdout) == {"id": out["id"], "total": 3, "sent": 0, "pending": 3, "failed": {},
-                                        "acknowledged": 0}
+                                        "acknowledged": 0, "by_locality": {"phan-rang": {
+                                            "total": 3, "sent": 0, "pending": 3, "failed": 0, "acknowledged": 0}}}
     human = run_cli("broadcast", "show", str(out["id"]), env=env)
     assert human.returncode == 0 and "Phường Phan Rang" in human.stdout
     listed = run_cli("broadcast", "list", env=env)
@@ -207,13 +237,13 @@ async def test_cli_send_from_file_scheduled_in_local_time(tmp_path: Path):
     db = await open_database(tmp_path / "bot.sqlite3")
     try:
         row = await db.fetchone("SELECT * FROM broadcasts WHERE id = ?", (broadcast,))
-        due = await db.fetchval("SELECT MIN(next_attempt_at) FROM outbox WHERE broadcast = ?", (broadcast,))
+        rows = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE broadcast = ?", (broadcast,))
     finally:
         await db.close()
     assert row["title"] == "Nhiệm vụ trọng tâm quý III" and row["audience"] == "groups"
     assert row["source"] == "nhiem-vu-quy-3" and row["total"] == 2
     assert datetime.fromtimestamp(row["send_at"], TZ).strftime("%d/%m/%Y %H:%M") == "01/07/2099 08:00"
-    assert due == row["send_at"]
+    assert rows == 0 and row["resolved_at"] is None  # recipients are chosen when it falls due
 
 
 async def test_cli_send_refuses_mistakes_and_asks_before_sending(tmp_path: Path):
@@ -239,4 +269,40 @@ async def test_cli_cancel(tmp_path: Path):
     broadcast = json.loads(sent.stdout)["id"]
     assert run_cli("broadcast", "cancel", str(broadcast), env=env).returncode == 0
     report = json.loads(run_cli("broadcast", "show", str(broadcast), "--json", env=env).stdout)
-    assert report["failed"] == {"cancelled": 5} and report["pending"] == 0
+    assert report["failed"] == {} and report["pending"] == 0 and report["total"] == 0
+
+
+async def test_cli_show_csv_one_row_per_recipient_to_stdout_or_file(tmp_path: Path):
+    await seeded(tmp_path)
+    env = env_for(tmp_path)
+    broadcast = json.loads(run_cli("broadcast", "send", "--to", "all", "--text", "Tin", "--yes", "--json",
+                                   env=env).stdout)["id"]
+    db = await open_database(tmp_path / "bot.sqlite3")
+    try:
+        sent_at = datetime(2030, 7, 1, 8, 5, 9, tzinfo=TZ).timestamp()
+        await db.write("UPDATE outbox SET status = 'sent', sent_at = ? WHERE chat_id IN ('-1', '10')", (sent_at,))
+        await db.write("UPDATE outbox SET status = 'failed', reason = 'gone: blocked' WHERE chat_id = '12'")
+        group = await db.fetchval("SELECT id FROM chats WHERE chat_id = '-1'")
+        tree, _ = load_localities(CONTENT)
+        await Broadcasts(db, tree).acknowledge(broadcast, group, "7", "Lan")
+    finally:
+        await db.close()
+    shown = run_cli("broadcast", "show", str(broadcast), "--csv", env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = list(csv.DictReader(io.StringIO(shown.stdout)))
+    assert list(rows[0]) == ["channel", "chat_id", "kind", "locality", "status", "reason", "sent_at", "acknowledged"]
+    by_chat = {r["chat_id"]: r for r in rows}
+    assert set(by_chat) == {"-1", "-2", "10", "12", "z1"}
+    assert by_chat["-1"] == {"channel": "telegram", "chat_id": "-1", "kind": "group", "locality": "phan-rang",
+                             "status": "sent", "reason": "", "sent_at": "01/07/2030 08:05:09", "acknowledged": "1"}
+    failed = by_chat["12"]
+    assert (failed["status"], failed["reason"], failed["sent_at"]) == ("failed", "gone: blocked", "")
+    assert by_chat["z1"]["channel"] == "zalo" and by_chat["-2"]["acknowledged"] == "0"
+    out = tmp_path / "bao-cao.csv"
+    written = run_cli("broadcast", "show", str(broadcast), "--csv", str(out), env=env)
+    assert written.returncode == 0 and written.stdout == ""
+    assert list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")))) == rows
+    report = json.loads(run_cli("broadcast", "show", str(broadcast), "--json", env=env).stdout)
+    assert report["by_locality"]["phan-rang"] == {"total": 3, "sent": 2, "pending": 1, "failed": 0,
+                                                  "acknowledged": 1}
+    assert sum(c["total"] for c in report["by_locality"].values()) == report["total"] == 5

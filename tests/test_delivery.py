@@ -75,6 +75,8 @@ def broadcasts(db: Database, clock: FakeClock) -> Broadcasts:
 
 def worker_for(db: Database, channel: RecordingChannel, clock: FakeClock, limits: Limits | None = None,
                **kwargs) -> DeliveryWorker:
+    tree, _ = load_localities(CONTENT)
+    kwargs.setdefault("resolve", Broadcasts(db, tree, clock=clock).resolve_due)
     return DeliveryWorker(db, {"telegram": channel}, {"telegram": limits or Limits(1000, 1000, 1000)},
                           clock=clock, sleep=clock.sleep, **kwargs)
 

@@ -6,6 +6,7 @@ from their updates, hand it to the dialogue, and render the `Reply` list the dia
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -34,6 +35,9 @@ class Reply:
     channel: str | None = None
     chat_id: str | None = None
     edit_message_id: str | None = None
+    # Called by the adapter with what the platform answered, once the reply was sent (e.g. to
+    # remember a message id to edit later). Adapters that cannot tell may skip it.
+    on_sent: Callable[[Sent], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Inbound:
     text: str = ""
     option: str | None = None
     media_type: str | None = None
+    media_id: str | None = None  # the platform's file id of a photo (kept by flows that accept one)
     display_name: str = ""
     chat_title: str = ""
     message_id: str | None = None

@@ -78,9 +78,14 @@ STOP_TIMEOUT = 3.0
 class TelegramChannel:
     name = "telegram"
     max_text = 4096
+    can_edit = True  # Reply.edit_message_id is honoured (progress lines of broadcasts)
 
-    def __init__(self, token: str, api_url: str, on_inbound: OnInbound, *, poll_timeout: float = 10):
+    def __init__(self, token: str, api_url: str, on_inbound: OnInbound, *, poll_timeout: float = 10,
+                 webhook_url: str | None = None, webhook_secret: str | None = None):
         add_secret(token)
+        add_secret(webhook_secret)
+        # webhook mode (bot/web.py posts each update to process_update) instead of polling
+        self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
         self._token = token
         self._api_url = api_url.rstrip("/")
         self._on_inbound = on_inbound
@@ -121,6 +126,10 @@ class TelegramChannel:
         self._app = app
         try:
             await app.start()
+            if self.webhook_url:
+                await self.set_webhook(self.webhook_url, self.webhook_secret or "")
+                log.info("telegram: webhook set for @%s (id %s)", self.username, self.bot_id)
+                return
             assert app.updater is not None
             await app.updater.start_polling(
                 timeout=self._poll_timeout,
@@ -132,6 +141,28 @@ class TelegramChannel:
             await self.stop()
             raise _classify(exc) from None
         log.info("telegram: polling as @%s (id %s)", self.username, self.bot_id)
+
+    @property
+    def running(self) -> bool:
+        return self._app is not None
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Have Telegram POST updates to `url` with `secret` in X-Telegram-Bot-Api-Secret-Token."""
+        await self._bot().set_webhook(url=url, secret_token=secret or None, allowed_updates=list(ALLOWED_UPDATES))
+
+    async def process_update(self, data: dict) -> bool:
+        """Take one update pushed to the webhook; it runs like a polled one. False if unreadable."""
+        app = self._app
+        if app is None:
+            raise DeliveryError("transient", "telegram channel is not started")
+        try:
+            update = Update.de_json(data, app.bot)
+        except Exception as exc:
+            log.error("telegram: webhook update %s is malformed and was skipped: %r",
+                      data.get("update_id") if isinstance(data, dict) else None, exc)
+            return False
+        await app.update_queue.put(update)
+        return True
 
     async def stop(self) -> None:
         app, self._app = self._app, None
@@ -228,10 +259,16 @@ class TelegramChannel:
                 continue
             target = reply.chat_id or inbound.chat_id
             try:
-                await self.send(target, reply)
+                sent = await self.send(target, reply)
             except Exception as exc:
                 log.warning("telegram: update %s: reply to %s failed: %s", update.update_id, target,
                             redact(str(exc)))
+                continue
+            if reply.on_sent is not None:
+                try:
+                    await reply.on_sent(sent)
+                except Exception:
+                    log.exception("telegram: update %s: after-send hook failed", update.update_id)
 
     async def _answer_callback(self, query: CallbackQuery, update_id: int) -> None:
         try:
@@ -312,7 +349,8 @@ class TelegramChannel:
         addressed, text = self._addressing(message, text, entities)
         if base["chat_kind"] == "private":
             addressed = True
-        return Inbound(**base, kind=kind, text=text, media_type=media_type, addressed=addressed)
+        media_id = message.photo[-1].file_id if media_type == "photo" and message.photo else None
+        return Inbound(**base, kind=kind, text=text, media_type=media_type, media_id=media_id, addressed=addressed)
 
     def _addressing(self, message: Message, text: str, entities: Sequence[MessageEntity]) -> tuple[bool, str]:
         """Whether a message speaks to this bot, and its text without the bot's @mention."""
