@@ -45,18 +45,14 @@ class Chats:
         """Record that this chat spoke (creating it on first sight); return its row id."""
         now = time.time()
         name = inbound.chat_title if inbound.chat_kind == "group" else inbound.display_name
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO chats (channel, chat_id, kind, display_name, first_seen, last_seen)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (channel, chat_id) DO UPDATE SET last_seen = excluded.last_seen,"
-                " display_name = COALESCE(NULLIF(excluded.display_name, ''), chats.display_name)",
-                (inbound.channel, inbound.chat_id, inbound.chat_kind, name or None, now, now),
-            )
-            cursor = await tx.execute(
-                "SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (inbound.channel, inbound.chat_id)
-            )
-            row = await cursor.fetchone()
+        row = await self.db.write_returning(  # one statement: one trip to the database thread
+            "INSERT INTO chats (channel, chat_id, kind, display_name, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE SET last_seen = excluded.last_seen,"
+            " display_name = COALESCE(NULLIF(excluded.display_name, ''), chats.display_name) RETURNING id",
+            (inbound.channel, inbound.chat_id, inbound.chat_kind, name or None, now, now),
+        )
+        assert row is not None
         return int(row[0])
 
     async def get(self, channel: str, chat_id: str) -> Chat | None:

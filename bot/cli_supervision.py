@@ -1,4 +1,4 @@
-"""Operator commands for supervision: `supervision add/list/import/table/done/cancel`.
+"""Operator commands for supervision: `supervision add/list/import/table/edit/done/cancel`.
 
 They only read and write the SQLite file, so they work whether or not the service runs; the
 running service's timer looks at the reminder table at least once a second.
@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.localities import load_strict
 from bot.supervision import Supervision, SupervisionError
 from bot.supervision_io import build, parse_file
-from bot.supervision_schedule import ScheduleError, load_config, local_text
+from bot.supervision_schedule import ScheduleError, load_config, local_text, parse_due
 
 STATUS_NAMES = {"planned": "chờ thực hiện", "done": "đã hoàn thành", "cancelled": "đã hủy"}
 KIND_NAMES = {"giam_sat": "giám sát", "phan_bien": "phản biện"}
@@ -53,6 +53,15 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     done.add_argument("id", type=int)
     done.add_argument("--result", required=True, help="một dòng kết quả")
     done.set_defaults(func=cmd_done, quiet_logs=True)
+    edit = sv_sub.add_parser("edit", help="sửa một kế hoạch chưa hoàn thành: hạn mới (lịch nhắc tính lại theo hạn"
+                                          " mới), tên, mốc nhắc")
+    edit.add_argument("id", type=int)
+    edit.add_argument("--due", help="hạn mới, ISO 8601 (giờ Việt Nam nếu không ghi múi giờ) hoặc 15/12/2026 17:00")
+    edit.add_argument("--title", help="tên mới")
+    edit.add_argument("--remind", help="mốc nhắc mới, ví dụ 14d,7d,1d,0d")
+    edit.add_argument("--period", help="kỳ tính chỉ tiêu mới: 2026-Q4 hoặc 2026 (mặc định giữ nguyên)")
+    edit.add_argument("--json", action="store_true", help="in kế hoạch và lịch nhắc dạng JSON")
+    edit.set_defaults(func=cmd_edit, quiet_logs=True)
     cancel = sv_sub.add_parser("cancel", help="hủy một kế hoạch (dừng nhắc)")
     cancel.add_argument("id", type=int)
     cancel.set_defaults(func=cmd_cancel, quiet_logs=True)
@@ -193,6 +202,51 @@ async def cmd_table(args: argparse.Namespace, settings: Settings) -> int:
         for it in items:
             print(f"  #{it['id']} {it['due'][:16].replace('T', ' ')}  {service.place(it['locality'])} · {it['title']}")
     return 0
+
+
+async def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
+    """A new due date reschedules (rules in bot/supervision.py: offsets still ahead are pending again,
+    even if they went out for the old date; those already past are not sent; escalations restart)."""
+    if args.due is None and args.title is None and args.remind is None and args.period is None:
+        print("Lỗi: cần ít nhất một trong --due, --title, --remind, --period", file=sys.stderr)
+        return 2
+    service = await _open(settings)
+    try:
+        try:
+            due = parse_due(args.due, settings.tz) if args.due is not None else None
+            status, plan = await service.edit(args.id, due=due, title=args.title, remind=args.remind,
+                                              period=args.period, by="cli")
+        except ScheduleError as exc:
+            print(f"Lỗi: {exc}", file=sys.stderr)
+            return 2
+        reminders = await service.reminders(args.id) if status == "edited" else []
+    finally:
+        await service.db.close()
+    if status != "edited" or plan is None:
+        messages = {"missing": f"Không có kế hoạch #{args.id}.",
+                    "done": f"Kế hoạch #{args.id} đã hoàn thành; không sửa được.",
+                    "cancelled": f"Kế hoạch #{args.id} đã bị hủy; không sửa được.",
+                    "past": f"Lỗi: hạn mới {local_text(due or 0, settings.tz)} đã qua."}
+        print(messages[status], file=sys.stderr)
+        return 2 if status == "past" else 1
+    if args.json:
+        out = plan.as_json(settings.tz)
+        out["reminders"] = [{"offset": r["offset_label"], "at": local_iso(r["fire_at"], settings),
+                             "state": r["state"]} for r in reminders]
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    print(f"Đã sửa kế hoạch #{plan.id}: {plan.title} — {service.tree.full_name(plan.locality)},"
+          f" hạn {local_text(plan.due_at, settings.tz)} (kỳ {plan.period}).")
+    upcoming = [f"{r['offset_label']} → {local_text(r['fire_at'], settings.tz)}" for r in reminders
+                if r["state"] == "pending"]
+    print("Lịch nhắc: " + ("; ".join(upcoming) if upcoming else "không còn mốc nào trong tương lai"))
+    return 0
+
+
+def local_iso(epoch: float, settings: Settings) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(epoch, settings.tz).isoformat(timespec="seconds")
 
 
 async def cmd_done(args: argparse.Namespace, settings: Settings) -> int:

@@ -225,6 +225,7 @@ class DeliveryWorker:
 
     async def start(self) -> None:
         if self._task is None:
+            await self.remember_recent_sends()
             self._task = asyncio.create_task(self.run(), name="delivery-worker")
             if self.progress is not None:
                 await self.progress.start()
@@ -244,6 +245,32 @@ class DeliveryWorker:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self._flush_deferred()
+
+    async def remember_recent_sends(self) -> None:
+        """Seed the pacing windows with what this outbox sent in the last minute.
+
+        A restart (a crash, a deploy) must not forget the sends the platform still counts: a
+        group that got 20 messages in the last minute stays full. Sends in flight at a crash
+        were never recorded, so when the outbox was busy a moment ago each channel's overall
+        window also starts with as many phantom sends as the worker keeps in flight.
+        """
+        now = self.clock()
+        rows = await self.db.fetchall(
+            "SELECT channel, kind, chat_id, sent_at FROM outbox WHERE status = 'sent' AND sent_at > ?",
+            (now - 60.0,),
+        )
+        busy: set[str] = set()
+        for row in rows:
+            if row["channel"] in self.channels:
+                self.pacer(row["channel"]).note(row["kind"], row["chat_id"], row["sent_at"])
+                if row["sent_at"] > now - 2.0:
+                    busy.add(row["channel"])
+        for channel in busy:
+            window = self.pacer(channel).overall
+            for _ in range(min(self.concurrency, window.limit)):
+                window.note(now)
+        if rows:
+            log.info("pacing resumed from %d sends of the last minute (%s busy)", len(rows), ", ".join(busy) or "none")
 
     async def run(self) -> None:
         while True:

@@ -19,11 +19,20 @@ A reminder whose time passed while the service was down is sent once when it com
 deadline is still ahead (only the latest missed one of a plan), otherwise it is folded into the
 escalation. Escalations and nudges are checked every `housekeeping_every` seconds.
 
+Moving a due date (staff `edit` from the CLI or `/doihan`, an approved extension, a changed
+content file) reschedules: every offset is recomputed from the new date; one whose new time is
+still ahead is pending again even if it already went out for the old date ("7 days left" is true
+again, of the new deadline); one whose new time has passed is not sent (no catch-up on an edit).
+A reminder queued for the old date but not yet delivered to any chat is withdrawn (its text names
+the old date) and replaced by one with the new date, at once if its new time has passed.
+Escalations are recorded per (plan, due date), so the count starts again from the new date's day.
+
 Group side (dialogue registries): the buttons `sv:done:<id>` "Đã hoàn thành" and `sv:ext:<id>`
 "Xin gia hạn" (group admins or staff; others get a polite refusal), the command
 `/baocao_gs <id> <kết quả>` (named so because `/baocao` is the broadcast report), and a reply
 "đã hoàn thành …" to the bot in a group. Staff side: `sv:ok:<ext>` / `sv:no:<ext>` on extension
-requests in the staff chat, and `/giamsat` (the per-locality table).
+requests in the staff chat, and `/giamsat` (the per-locality table); `/themgiamsat` (a new plan,
+step by step) and `/doihan` (a new due date) live in bot/supervision_chat.py.
 
 For other channels (Zalo has no buttons): call
 
@@ -56,11 +65,13 @@ from bot.channels.base import Inbound, Reply
 from bot.localities import Localities
 from bot.messages import Messages
 from bot.store.db import Database
-from bot.supervision_io import PlanInput
+from bot.supervision_io import MAX_TITLE, PlanInput
 from bot.supervision_schedule import (
     ScheduleError,
     SupervisionConfig,
+    check_period,
     local_text,
+    offsets_text,
     parse_offsets,
     period_bounds,
 )
@@ -147,6 +158,7 @@ class Supervision:
         self.is_admin: AdminCheck | None = None
         self.trusted_reply_channels: set[str] = {"zalo"}
         self.content_plans: list[PlanInput] = []
+        self.chat: Any = None  # bot.supervision_chat.SupervisionChat, set by build_supervision
         self._dialogue: Any = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -322,7 +334,7 @@ class Supervision:
                 if status != "planned":
                     await self._stop_reminders(tx, row["id"], now)
                 elif (plan.due_at, plan.remind) != (row["due_at"], row["remind"]):
-                    await self._schedule(tx, row["id"], plan.due_at, plan.remind, now)
+                    await self._reschedule(tx, row["id"], plan.due_at, plan.remind, now)
                 updated += 1
         if added or updated:
             self.wake()
@@ -340,6 +352,12 @@ class Supervision:
         else:
             rows = await self.db.fetchall("SELECT * FROM supervision_plans ORDER BY due_at, id")
         return [_plan(r) for r in rows]
+
+    async def group_count(self, locality: str) -> int:
+        """The registered groups a plan of `locality` (without its own chat list) is reminded in."""
+        return int(await self.db.fetchval(
+            "SELECT COUNT(*) FROM chats WHERE kind = 'group' AND active = 1 AND consent = 1 AND channel != 'console'"
+            " AND locality IN (SELECT value FROM json_each(?))", (json.dumps(self.tree.subtree(locality)),)) or 0)
 
     async def reminders(self, plan_id: int) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
@@ -441,7 +459,7 @@ class Supervision:
             if status == "approved":
                 await tx.execute("UPDATE supervision_plans SET due_at = ?, updated_at = ? WHERE id = ?",
                                  (row["new_due"], now, plan.id))
-                await self._schedule(tx, plan.id, row["new_due"], plan.remind, now)
+                await self._reschedule(tx, plan.id, row["new_due"], plan.remind, now)
                 cursor = await tx.execute("SELECT * FROM supervision_plans WHERE id = ?", (plan.id,))
                 plan = _plan(await cursor.fetchone())
             key = "sv_ext_approved" if status == "approved" else "sv_ext_refused"
@@ -453,20 +471,82 @@ class Supervision:
         log.info("supervision extension %d %s by %s", ext, status, by)
         return status, plan
 
-    async def move_due(self, plan_id: int, due: float) -> bool:
-        """Staff edit of a due date (CLI): reschedules the reminders."""
+    async def edit(self, plan_id: int, *, due: float | None = None, title: str | None = None,
+                   remind: str | None = None, period: str | None = None, by: str = "cli") -> tuple[str, Plan | None]:
+        """Staff edit (CLI `supervision edit`, chat `/doihan`): ("edited" | "missing" | "done" | "cancelled" |
+        "past", the plan as it is now). ScheduleError for a bad title, offsets or period.
+
+        A new due date or offset list reschedules (see `_reschedule`); escalations are counted per
+        (plan, due date), so a new due date starts them again from the day it falls due.
+        """
+        if title is not None:
+            title = " ".join(title.split())
+            if not title or len(title) > MAX_TITLE:
+                raise ScheduleError(f"tên kế hoạch phải có chữ và không quá {MAX_TITLE} ký tự")
+        if remind is not None:
+            remind = offsets_text(parse_offsets(remind))
+        if period is not None:
+            period = check_period(period)
         now = self.clock()
         async with self.db.transaction() as tx:
-            cursor = await tx.execute("SELECT remind FROM supervision_plans WHERE id = ? AND status = 'planned'",
-                                      (plan_id,))
+            cursor = await tx.execute("SELECT * FROM supervision_plans WHERE id = ?", (plan_id,))
             row = await cursor.fetchone()
             if row is None:
-                return False
-            await tx.execute("UPDATE supervision_plans SET due_at = ?, updated_at = ? WHERE id = ?",
-                             (due, now, plan_id))
-            await self._schedule(tx, plan_id, due, row["remind"], now)
+                return "missing", None
+            plan = _plan(row)
+            if plan.status != "planned":
+                return plan.status, plan
+            if due is not None and due <= now:
+                return "past", plan
+            new_due = plan.due_at if due is None else due
+            new_remind = remind or plan.remind
+            await tx.execute(
+                "UPDATE supervision_plans SET due_at = ?, remind = ?, title = ?, period = ?, updated_at = ?"
+                " WHERE id = ?",
+                (new_due, new_remind, title or plan.title, period or plan.period, now, plan_id))
+            if (new_due, new_remind) != (plan.due_at, plan.remind):
+                await self._reschedule(tx, plan_id, new_due, new_remind, now)
+            cursor = await tx.execute("SELECT * FROM supervision_plans WHERE id = ?", (plan_id,))
+            edited = _plan(await cursor.fetchone())
         self.wake()
-        return True
+        self.notify()
+        log.info("supervision plan %d edited by %s: due %s -> %s, remind %s -> %s%s", plan_id, by,
+                 local_text(plan.due_at, self.tz), local_text(edited.due_at, self.tz), plan.remind, edited.remind,
+                 ", title changed" if edited.title != plan.title else "")
+        return "edited", edited
+
+    async def _reschedule(self, tx: Any, plan_id: int, due: float, remind: str, now: float) -> None:
+        """A plan's due date or offsets changed: `_schedule` anew, and replace what names the old date.
+
+        Every offset is recomputed from the new date: one whose new time is ahead is pending again,
+        even if it went out for the old date ("7 days left" is true again, of the new deadline); one
+        whose new time has passed is not sent (no catch-up on an edit) and stays `sent` or becomes
+        `skipped`. A reminder queued for the old date but not delivered to any chat yet is withdrawn
+        (its text names the old date) and replaced: at its new time if that is ahead, else at once.
+        """
+        cursor = await tx.execute(
+            "SELECT r.broadcast, r.offset_label FROM supervision_reminders r WHERE r.plan = ? AND r.state = 'sent'"
+            " AND r.broadcast IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.broadcast = r.broadcast"
+            " AND o.status != 'pending')", (plan_id,))
+        withdrawn = {r[0]: r[1] for r in await cursor.fetchall()}
+        if withdrawn:
+            marks = ", ".join("?" for _ in withdrawn)
+            await tx.execute(f"UPDATE supervision_reminders SET state = 'skipped', handled_at = ? WHERE plan = ?"
+                             f" AND broadcast IN ({marks})", (now, plan_id, *withdrawn))
+            await tx.execute(f"UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id IN ({marks})"
+                             " AND status IN ('queued', 'sending')", (now, *withdrawn))
+            await tx.execute(f"UPDATE outbox SET status = 'failed', reason = 'cancelled' WHERE broadcast IN ({marks})"
+                             " AND status = 'pending'", tuple(withdrawn))
+        await self._schedule(tx, plan_id, due, remind, now)
+        labels = {o.label for o in parse_offsets(remind)} & set(withdrawn.values())
+        if labels and due > now:
+            marks = ", ".join("?" for _ in labels)
+            await tx.execute(
+                "UPDATE supervision_reminders SET state = 'pending', fire_at = ?, broadcast = NULL, handled_at = NULL"
+                f" WHERE plan = ? AND state != 'pending' AND offset_label IN ({marks})", (now, plan_id, *labels))
+        if withdrawn:
+            log.info("supervision plan %d: %d reminders queued for the old date withdrawn, %d sent again now",
+                     plan_id, len(withdrawn), len(labels))
 
     # ------------------------------------------------------------------ the outbox
 
@@ -1035,6 +1115,10 @@ def build_supervision(core: Any) -> Supervision:
                           staff_chat=staff_chat)
     service.content_plans = plans
     service.install(core.dialogue)
+    from bot.supervision_chat import SupervisionChat
+
+    service.chat = SupervisionChat(service)  # /themgiamsat, /doihan
+    service.chat.install(core.dialogue)
     replies = getattr(core, "group_replies", None)
     if replies is not None:  # the bare phrase, as bot/group_replies.py invites
         replies.phrases["da hoan thanh"] = service.on_group_text

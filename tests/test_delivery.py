@@ -351,3 +351,22 @@ async def test_broadcast_end_to_end_through_ptb_with_limits_and_faults(tmp_path:
             assert await app.core.db.fetchval("SELECT chat_id FROM chats WHERE chat_id = '-100999'") == "-100999"
         finally:
             await app.stop()
+
+
+async def test_a_restart_remembers_what_the_platform_still_counts(db, clock, broadcasts):
+    """A group that got its 2 messages of the minute just before a restart waits out the minute."""
+    await people(db, 1, 0)
+    limits = Limits(100, group_per_minute=2, chat_per_second=1)
+    first = RecordingChannel(clock)
+    for text in ("Một", "Hai"):
+        await broadcasts.create(text, Target("groups"))
+        await worker_for(db, first, clock, limits).run_until_idle()
+    first_at = first.delivered[0][0]
+    await broadcasts.create("Ba", Target("groups"))
+    restarted = RecordingChannel(clock)
+    worker = worker_for(db, restarted, clock, limits)  # a new process: empty windows
+    await worker.remember_recent_sends()
+    assert worker.pacer("telegram").chat_ready_at("group", "-1000", clock()) > clock()
+    await worker.run_until_idle()
+    [(at, _, _)] = restarted.delivered
+    assert at >= first_at + 60  # not before the minute of the first two is over

@@ -133,6 +133,14 @@ async def test_reply_from_someone_who_is_not_staff_is_ignored(app: App, fake: Fa
     assert "#1" in sent.text
     await fake.wait_for(lambda m: m.chat_id == resident and "trả lời câu hỏi #1" in m.text)
 
+    # "Trả lời" posts a prompt in the staff chat; replying to it answers the same ticket
+    [prompt] = await step(fake, fake.callback_update(STAFF_CHAT, STAFF, "hof:r:1", post.message_id))
+    assert prompt.text.startswith("#1:")
+    assert "#1" in (await staff_reply(fake, prompt, STAFF, "Bổ sung: sáng thứ Hai hằng tuần."))[0].text
+    await fake.wait_for(lambda m: m.chat_id == resident and "sáng thứ Hai" in m.text)
+    [row] = db_rows(e2e_settings, "SELECT status, answer FROM tickets WHERE id = 1")
+    assert row["status"] == "answered" and "niêm yết" in row["answer"] and "sáng thứ Hai" in row["answer"]
+
 
 async def test_followups_are_appended_and_asking_for_a_person_in_words_works(app: App, fake: FakeTelegram,
                                                                              e2e_settings: Settings):

@@ -244,6 +244,113 @@ async def test_extension_refused_keeps_the_date(sv: Supervision, clock: Clock, d
     assert "15/12/2026 17:00" in (await sent_rows(db, f"sv:{plan_id}:ext:{ext}:refused"))[0]["text"]
 
 
+# ---------------------------------------------------------------------- staff edit (CLI `edit`, /doihan)
+
+
+async def deliver(db: Database) -> None:
+    """What the delivery worker does to queued rows, without the network."""
+    await db.write("UPDATE outbox SET status = 'sent' WHERE status = 'pending'")
+
+
+def schedule(reminders: list[dict]) -> dict[str, tuple[str, str]]:
+    return {r["offset_label"]: (local(r["fire_at"]), r["state"]) for r in reminders}
+
+
+async def test_edit_later_recomputes_and_repeats_only_offsets_still_ahead(sv: Supervision, clock: Clock,
+                                                                          db: Database):
+    plan_id = await sv.add(plan())
+    for when in ("2026-12-01 08:00", "2026-12-08 08:00"):
+        await run_at(sv, clock, when)
+        await deliver(db)
+    clock.set("2026-12-09 10:00")
+    status, moved = await sv.edit(plan_id, due=at("2026-12-22 17:00"), by="telegram:4242")
+    assert status == "edited" and moved.due_at == at("2026-12-22 17:00") and moved.period == "2026-Q4"
+    # 14d's new time (08/12) has passed: sent once for the old date, not again; 7d's (15/12) is ahead: again
+    assert schedule(await sv.reminders(plan_id)) == {
+        "14d": ("2026-12-08 08:00", "sent"), "7d": ("2026-12-15 08:00", "pending"),
+        "1d": ("2026-12-21 08:00", "pending"), "0d": ("2026-12-22 08:00", "pending")}
+    for when in ("2026-12-09 10:00:30", "2026-12-14 08:00"):  # the old 1d: nothing
+        await run_at(sv, clock, when)
+    assert len(await sent_rows(db)) == 2
+    for when in ("2026-12-15 08:00", "2026-12-15 18:00", "2026-12-21 08:00", "2026-12-22 08:00"):
+        await run_at(sv, clock, when)
+    rows = await sent_rows(db)
+    assert [r["source"] for r in rows] == [f"sv:{plan_id}:{o}" for o in ("14d", "7d", "7d", "1d", "0d")]
+    assert "22/12/2026 17:00" in rows[2]["text"] and "còn 7 ngày" in rows[2]["text"]
+    assert not await sent_rows(db, "sv:escalation:%")  # the old deadline passed on 15/12, but it had moved
+
+
+async def test_edit_earlier_sends_no_catch_up_for_offsets_already_past(sv: Supervision, clock: Clock, db: Database):
+    plan_id = await sv.add(plan())
+    await run_at(sv, clock, "2026-12-01 08:00")
+    await deliver(db)
+    clock.set("2026-12-03 10:00")
+    assert (await sv.edit(plan_id, due=at("2026-12-09 17:00")))[0] == "edited"
+    assert schedule(await sv.reminders(plan_id)) == {
+        "14d": ("2026-11-25 08:00", "sent"), "7d": ("2026-12-02 08:00", "skipped"),
+        "1d": ("2026-12-08 08:00", "pending"), "0d": ("2026-12-09 08:00", "pending")}
+    await run_at(sv, clock, "2026-12-03 10:01")
+    assert len(await sent_rows(db)) == 1
+    await run_at(sv, clock, "2026-12-08 08:00")
+    assert [r["source"] for r in await sent_rows(db)] == [f"sv:{plan_id}:14d", f"sv:{plan_id}:1d"]
+
+
+async def test_edit_withdraws_a_queued_reminder_naming_the_old_date(sv: Supervision, clock: Clock, db: Database):
+    plan_id = await sv.add(plan())
+    await run_at(sv, clock, "2026-12-01 08:00")  # queued, not yet delivered (the group is rate-limited, say)
+    clock.set("2026-12-01 08:00:05")
+    await sv.edit(plan_id, due=at("2026-12-15 18:00"))
+    [old] = await sent_rows(db)
+    assert old["status"] == "failed" and "15/12/2026 17:00" in old["text"]
+    assert schedule(await sv.reminders(plan_id))["14d"] == ("2026-12-01 08:00:05"[:16], "pending")
+    await run_at(sv, clock, "2026-12-01 08:00:06")  # replaced at once, with the new date
+    new = (await sent_rows(db))[-1]
+    assert new["status"] == "pending" and "15/12/2026 18:00" in new["text"]
+    assert [r["state"] for r in await sv.reminders(plan_id)] == ["sent", "pending", "pending", "pending"]
+
+
+async def test_edit_restarts_the_escalation_count(sv: Supervision, clock: Clock, db: Database):
+    plan_id = await sv.add(plan(remind="1d"))
+    for when in ("2026-12-15 17:01", "2026-12-18 08:00"):
+        await run_at(sv, clock, when)
+    assert len(await sent_rows(db, "sv:escalation:%")) == 2  # round 0 and round 1 of the old date
+    clock.set("2026-12-18 09:00")
+    assert (await sv.edit(plan_id, due=at("2026-12-22 17:00")))[0] == "edited"
+    for when in ("2026-12-18 09:01", "2026-12-21 08:00", "2026-12-22 16:59"):
+        await run_at(sv, clock, when)
+    assert len(await sent_rows(db, "sv:escalation:%")) == 2
+    assert len(await sent_rows(db, f"sv:{plan_id}:1d")) == 1  # the new 1d (21/12; the old one was folded)
+    await run_at(sv, clock, "2026-12-22 17:01")
+    third = (await sent_rows(db, "sv:escalation:%"))[-1]
+    assert f"#{plan_id}" in third["text"] and "22/12/2026 17:00" in third["text"] and "quá 0 ngày" in third["text"]
+    for when in ("2026-12-23 08:00", "2026-12-24 08:00"):
+        await run_at(sv, clock, when)
+    assert len(await sent_rows(db, "sv:escalation:%")) == 3
+    await run_at(sv, clock, "2026-12-25 08:00")  # N = 3 days after the new date
+    assert len(await sent_rows(db, "sv:escalation:%")) == 4
+
+
+async def test_edit_title_or_offsets_and_what_it_refuses(sv: Supervision, clock: Clock, db: Database):
+    plan_id = await sv.add(plan())
+    status, renamed = await sv.edit(plan_id, title="  Giám sát   BHYT  ")
+    assert status == "edited" and renamed.title == "Giám sát BHYT" and renamed.due_at == at("2026-12-15 17:00")
+    assert [r["state"] for r in await sv.reminders(plan_id)] == ["pending"] * 4
+    status, _ = await sv.edit(plan_id, remind="2d, 2h")
+    assert schedule(await sv.reminders(plan_id)) == {"2d": ("2026-12-13 08:00", "pending"),
+                                                     "2h": ("2026-12-15 15:00", "pending")}
+    assert (await sv.edit(plan_id, period="2027-q1"))[1].period == "2027-Q1"
+    for bad in ({"remind": "3w"}, {"title": " "}, {"period": "Q4"}):
+        with pytest.raises(ScheduleError):
+            await sv.edit(plan_id, **bad)
+    assert (await sv.edit(plan_id, due=at("2026-11-27 09:00")))[0] == "past"
+    assert (await sv.edit(9999, due=at("2027-01-01 09:00"))) == ("missing", None)
+    await sv.complete(plan_id, "xong", "cli")
+    assert (await sv.edit(plan_id, due=at("2027-01-01 09:00")))[0] == "done"
+    other = await sv.add(plan(title="Khác"))
+    await sv.cancel(other)
+    assert (await sv.edit(other, title="X"))[0] == "cancelled"
+
+
 # ---------------------------------------------------------------------- restarts, catch-up
 
 
@@ -600,6 +707,21 @@ def test_cli_add_list_import_table(tmp_path: Path):
     table = json.loads(run_cli("supervision", "table", "--period", "2030-Q4", "--json", env=env).stdout)
     rows = {r["code"]: r for r in table["localities"]}
     assert rows["phan-rang"]["planned"] == 1 and rows["phan-rang"]["required"] == 2
+    edited = run_cli("supervision", "edit", str(plan_id), "--due", "20/12/2030 09:30", "--title", "Giám sát BHYT 2",
+                     "--json", env=env)
+    assert edited.returncode == 0, edited.stderr
+    out = json.loads(edited.stdout)
+    assert out["due"] == "2030-12-20T09:30:00+07:00" and out["title"] == "Giám sát BHYT 2"
+    assert [(r["offset"], r["at"], r["state"]) for r in out["reminders"]] == [
+        ("7d", "2030-12-13T08:00:00+07:00", "pending"), ("2h", "2030-12-20T07:30:00+07:00", "pending")]
+    text = run_cli("supervision", "edit", str(plan_id), "--remind", "1d", env=env)
+    assert text.returncode == 0 and "Lịch nhắc: 1d → 19/12/2030 08:00" in text.stdout
+    for args, code, said in ((["--due", "2020-01-01T17:00"], 2, "đã qua"), (["--remind", "3w"], 2, "3w"),
+                             ([], 2, "--due"), (["--due", "2031-01-01", "--x"], 2, "")):
+        result = run_cli("supervision", "edit", str(plan_id), *args, env=env)
+        assert result.returncode == code and said in result.stderr, result.stderr
+    missing = run_cli("supervision", "edit", "9999", "--title", "X", env=env)
+    assert missing.returncode == 1 and "Không có kế hoạch #9999" in missing.stderr
     done = run_cli("supervision", "done", str(plan_id), "--result", "Xong", env=env)
     assert done.returncode == 0
     assert json.loads(run_cli("supervision", "table", "--period", "2030-Q4", "--json", env=env).stdout)[

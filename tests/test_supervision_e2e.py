@@ -2,7 +2,8 @@
 reminders 4 s and 0 s before (the brief's "due in 90 s, --remind 1m,0m", scaled down 15×) reaches
 the registered group through the outbox and the delivery worker, each within a second or two of
 its time, with both buttons; the admin's button press and one-line result mark the plan done, and
-the staff chat hears of it."""
+the staff chat hears of it. A staff member enters a plan step by step in a private chat
+(/themgiamsat) and moves its due date (/doihan)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,43 @@ async def test_reminders_reach_the_group_on_time_and_the_button_marks_done(fake:
                                       timeout=5)
         assert "12 hộ" in staff.text
         assert prompt.message_id < done.message_id and refusal.message_id < prompt.message_id
+    finally:
+        await app.stop()
+    await asyncio.sleep(0)
+
+
+async def test_staff_enter_a_plan_in_a_private_chat_then_move_its_due_date(fake: FakeTelegram, tmp_path: Path):
+    settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, telegram_bot_token=TOKEN,
+                        telegram_api_url=fake.url, telegram_staff_ids=frozenset({str(ADMIN)}))
+    app = await build_app(settings)
+    await app.start()
+    try:
+        sv = app.core.supervision
+        assert sv is not None
+        due = _local(time.time() + 30 * 86400)[:10] + " 09:30"
+        moved = _local(time.time() + 40 * 86400)[:10] + " 16:00"
+
+        async def step(update: dict, starts: str, count: int = 1) -> object:
+            fake.push_update(update)
+            found = await fake.wait_for(lambda m: m.chat_id == ADMIN and m.text.startswith(starts), count=count,
+                                        timeout=5)
+            return found[-1]
+
+        await step(fake.text_update(ADMIN, "/themgiamsat", user_id=ADMIN), "Thêm kế hoạch giám sát")
+        kind = await step(fake.text_update(ADMIN, "phan rang", user_id=ADMIN), "Địa bàn: Phường Phan Rang")
+        assert [b["text"] for row in kind.buttons for b in row] == ["Giám sát", "Phản biện", "Hủy"]
+        await step(fake.callback_update(ADMIN, ADMIN, "sva:k:giam_sat"), "Bước 3/5")
+        await step(fake.text_update(ADMIN, "Giám sát BHYT hộ cận nghèo", user_id=ADMIN), "Bước 4/5")
+        await step(fake.text_update(ADMIN, due, user_id=ADMIN), "Bước 5/5")
+        summary = await step(fake.callback_update(ADMIN, ADMIN, "sva:r"), "Mời kiểm tra kế hoạch")
+        assert f"Hạn: {due}" in summary.text and summary.callback_data == ["sva:s", "sva:x"]
+        saved = await step(fake.callback_update(ADMIN, ADMIN, "sva:s"), "Đã lưu kế hoạch #")
+        [stored] = await sv.plans()
+        assert f"#{stored.id}" in saved.text and _local(stored.due_at) == due
+        changed = await step(fake.text_update(ADMIN, f"/doihan {stored.id} {moved}", user_id=ADMIN), "Đã đổi hạn")
+        assert moved in changed.text and _local((await sv.get(stored.id)).due_at) == moved
+        fake.push_update(fake.text_update(MEMBER, "/themgiamsat", user_id=MEMBER))
+        await fake.wait_for(lambda m: m.chat_id == MEMBER and "chỉ dành cho cán bộ" in m.text, timeout=5)
     finally:
         await app.stop()
     await asyncio.sleep(0)

@@ -52,6 +52,12 @@ class Database:
             cursor = await self.conn.execute(sql, params)
             return cursor.lastrowid or 0
 
+    async def write_returning(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        """One write statement with a RETURNING clause, in its own transaction; its first row."""
+        async with self._lock:
+            async with self.conn.execute(sql, params) as cursor:
+                return await cursor.fetchone()
+
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as tx:
             await tx.executemany(sql, rows)
@@ -102,24 +108,25 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-async def migrate(db: Database) -> int:
-    """Apply the migrations newer than the recorded schema version; return the version now."""
+async def migrate(db: Database, available: list[tuple[int, str, str]] | None = None) -> int:
+    """Apply every shipped migration not yet recorded (by number, so one that lands after a
+    higher-numbered one, from work done in parallel, is still applied); return the newest."""
     await db.conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
         " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
     )
-    current = await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-    for version, name, sql in migrations():
-        if version <= current:
+    applied = {row[0] for row in await db.fetchall("SELECT version FROM schema_version")}
+    for version, name, sql in available if available is not None else migrations():
+        if version in applied:
             continue
         async with db.transaction() as tx:
             # executescript would COMMIT our transaction; run statement by statement instead.
             for statement in _statements(sql):
                 await tx.execute(statement)
             await tx.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", (version, name))
-        log.info("database migrated to version %d (%s)", version, name)
-        current = version
-    return current
+        log.info("database migrated: applied %s", name)
+        applied.add(version)
+    return max(applied, default=0)
 
 
 def _statements(sql: str) -> list[str]:
