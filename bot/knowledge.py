@@ -19,6 +19,7 @@ Field weights were tuned on one half of qa_eval.yaml and checked on the other ha
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections import Counter, defaultdict
@@ -37,12 +38,13 @@ FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
 K1 = 2.0
 MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
 CANDIDATES = 128  # entries still scored once only common features are left
+NEUTRAL_RIVAL = 0.6  # a typical runner-up's score ratio, for judging scope in a tie
 RERANK = 12  # how many BM25F candidates the phrase similarity re-orders
 PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 # Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.967, 0.668, 0.17, -1.939, 0.5, -0.33, 1.688)
-CALIBRATED_BIAS = -2.471
+CALIBRATED_WEIGHTS = (1.741, 0.866, 0.456, -2.095, 0.697, -0.246, 1.663, 0.512)
+CALIBRATED_BIAS = -3.183
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ class Thresholds:
     reading its results (one number each), so that set is not fully held out for them.
     """
 
-    answer: float = 0.35  # confidence of the best entry needed to answer
-    choices: float = 0.3  # confidence needed to be offered as a choice
+    answer: float = 0.33  # confidence of the best entry needed to answer
+    choices: float = 0.28  # confidence for another candidate to be shown as a related topic
     tie: float = 0.97  # second score / best score at or above this: a near tie, offer choices
     filler_weight: float = 0.15  # how much a politeness/grammar word counts in coverage
     body_weight: float = 0.6  # a word found only in the answer body explains less
@@ -71,10 +73,11 @@ class Signals:
     rival: float  # the other best candidate's score / this one's (near 1: a tie)
     length: float  # log(1 + syllables in the question)
     unknown: float  # share of the question's syllables the knowledge base never uses
+    question_found: float  # idf share of the entry's closest example question found in the question
 
     def vector(self) -> tuple[float, ...]:
         return (self.key_phrase, self.coverage, self.nearest_question, self.rival, self.length,
-                self.unknown, self.key_phrase * self.coverage)
+                self.unknown, self.key_phrase * self.coverage, self.question_found)
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,15 @@ class KnowledgeIndex:
         self._phrases: list[list[tuple[frozenset[str], float]]] = [
             [(p, math.sqrt(sum(self._idf[f] ** 2 for f in p))) for p in phrases] for phrases in phrase_features
         ]
+        self._question_sets: list[list[tuple[frozenset[str], float]]] = []
+        for entry in self.entries:
+            sets = []
+            for question in entry.questions:
+                plain = _plain_features(self.analyzer.tokens(question))
+                total = sum(self._idf.get(f, 0.0) for f in plain)
+                if total:
+                    sets.append((frozenset(f for f in plain if f in self._idf), total))
+            self._question_sets.append(sets)
         # Typo repair: a folded syllable one deletion away from a known one.
         known = sorted(syllable_counts, key=lambda s: -syllable_counts[s])
         for syllable in known:
@@ -302,6 +314,7 @@ class KnowledgeIndex:
                 rival=min(rival / final[i], 2.0),
                 length=math.log1p(len(typed)),
                 unknown=unknown,
+                question_found=self._question_found(i, plain),
             )
             hits.append(Hit(self.entries[i], final[i], self.model.confidence(signals), signals))
         hits = tuple(hits)
@@ -340,6 +353,13 @@ class KnowledgeIndex:
     def _key_phrase(self, doc: int, plain: frozenset[str]) -> float:
         """The largest share of one of the entry's key phrases (title, a keyword) in the question."""
         return max((len(p & plain) / len(p) for p in self._key_phrases[doc]), default=0.0)
+
+    def _question_found(self, doc: int, plain: frozenset[str]) -> float:
+        """How much of the entry's closest example question (idf-weighted) the question contains."""
+        best = 0.0
+        for question, total in self._question_sets[doc]:
+            best = max(best, sum(self._idf[f] for f in question if f in plain) / total)
+        return best
 
     def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
         """Cosine (idf-weighted) between the query and the entry's closest title/question/keyword."""
@@ -405,11 +425,16 @@ class KnowledgeIndex:
         return got / total
 
     def _decide(self, hits: Sequence[Hit]) -> Decision:
+        """Answer when sure; offer the near-tied candidates when the question is clearly in scope
+        but two entries fit it equally (the confidence is then lowered by the tie itself, so the
+        scope is judged as if the rival were an ordinary one); otherwise decline."""
         t = self.thresholds
         best = hits[0]
-        if best.confidence < t.choices:
-            return "decline"
-        close = [h for h in hits[1:] if h.score >= t.tie * best.score and h.confidence >= t.choices]
-        if close:
-            return "choices"
-        return "answer" if best.confidence >= t.answer else "decline"
+        close = [h for h in hits[1:] if h.score >= t.tie * best.score]
+        if close and best.signals is not None:
+            scope = self.model.confidence(dataclasses.replace(best.signals, rival=NEUTRAL_RIVAL))
+            if scope >= t.answer:
+                return "choices"
+        if best.confidence >= t.answer and not close:
+            return "answer"
+        return "decline"
