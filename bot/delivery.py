@@ -21,7 +21,6 @@ times; unauthorized → the channel pauses (its token is wrong), rows stay pendi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import tasks
 from bot.channels.base import Channel, DeliveryError, Inbound, Option, Reply, Sent
 from bot.markup import split_text
 from bot.registration import migrate_chat
@@ -235,10 +235,7 @@ class DeliveryWorker:
         if self.progress is not None:
             await self.progress.stop()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel(task)
         if self._inflight:
             _done, pending = await asyncio.wait(list(self._inflight.values()), timeout=grace)
             for t in pending:

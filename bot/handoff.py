@@ -22,7 +22,6 @@ The store part (`Tickets`) is shared with petitions, privacy and the CLI.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -32,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import tasks
 from bot.audiences import Chats, Staff
 from bot.channels.base import DeliveryError, Inbound, Option, Reply, Sent
 from bot.dialogue import Dialogue, Turn
@@ -272,10 +272,7 @@ class Handoff:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel(task)
 
     async def _loop(self, sleep: Callable[[float], Awaitable[None]]) -> None:
         last_purge = -PURGE_EVERY

@@ -11,7 +11,6 @@ Edits are noted in the delivery worker's pacing, like any interactive reply.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot import tasks
 from bot.channels.base import Channel, Reply
 from bot.messages import Messages
 from bot.store.db import Database
@@ -64,10 +64,7 @@ class Progress:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel(task)
 
     async def _run(self) -> None:
         while True:

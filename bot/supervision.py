@@ -49,7 +49,6 @@ tell admins apart; a registered Zalo group is trusted).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -60,6 +59,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import tasks
 from bot.audiences import Staff
 from bot.channels.base import Inbound, Reply
 from bot.localities import Localities
@@ -194,10 +194,7 @@ class Supervision:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel(task)
 
     async def run(self) -> None:
         while True:
