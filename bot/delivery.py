@@ -248,8 +248,8 @@ class DeliveryWorker:
 
         A restart (a crash, a deploy) must not forget the sends the platform still counts: a
         group that got 20 messages in the last minute stays full. Sends in flight at a crash
-        were never recorded, so when the outbox was busy a moment ago each channel's overall
-        window also starts with as many phantom sends as the worker keeps in flight.
+        were never recorded, and a resend to the same chat would break its per-chat limit, so
+        when the outbox was busy a moment ago the channel waits out one per-chat window first.
         """
         now = self.clock()
         rows = await self.db.fetchall(
@@ -263,9 +263,9 @@ class DeliveryWorker:
                 if row["sent_at"] > now - 2.0:
                     busy.add(row["channel"])
         for channel in busy:
-            window = self.pacer(channel).overall
-            for _ in range(min(self.concurrency, window.limit)):
-                window.note(now)
+            pacer = self.pacer(channel)
+            per_chat = pacer.limits.chat_per_second or 1.0
+            pacer.paused_until = max(pacer.paused_until, now + max(1.0, 1.0 / per_chat))
         if rows:
             log.info("pacing resumed from %d sends of the last minute (%s busy)", len(rows), ", ".join(busy) or "none")
 
