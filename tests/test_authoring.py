@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -205,20 +206,23 @@ async def test_empty_text_is_asked_again_and_a_command_ends_the_flow(core: Core)
     assert answer.text == say("small_talk_thanks")
 
 
-async def test_deep_tree_browsing_reaches_a_child_locality(core: Core, settings: Settings):
-    tree = core.localities
-    parents = [item for item in tree if item.parent and tree.children(item.code)]
-    if not parents:
-        pytest.skip("shipped tree has no third level")
-    parent = parents[0]
-    child = tree.children(parent.code)[0]
-    await add_chat(core.db, "-77", "group", child.code)
-    await core.dialogue.handle(text("/thongbao"))
-    [ask_audience] = await core.dialogue.handle(text("Tin"))
-    await core.dialogue.handle(tap(data_for(ask_audience, "Các nhóm")))
-    [down] = await core.dialogue.handle(tap(f"ath:n:{parent.code}"))
-    [preview] = await core.dialogue.handle(tap(next(o.data for o in down.options if o.label == child.name)))
-    assert "Số người nhận: 1" in preview.text
+async def test_deep_tree_browsing_reaches_a_child_locality(settings: Settings, tmp_path: Path):
+    # The shipped tree stops at xã/phường; add a khu phố under one to browse three levels down.
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    with (content / "localities.yaml").open("a", encoding="utf-8") as tree_file:
+        tree_file.write("\n- code: kp-3-phan-rang\n  name: Khu phố 3\n  parent: phan-rang\n")
+    core = await build_core(dataclasses.replace(settings, content_dir=content, telegram_staff_ids=frozenset({STAFF})))
+    try:
+        await add_chat(core.db, "-77", "group", "kp-3-phan-rang")
+        await core.dialogue.handle(text("/thongbao"))
+        [ask_audience] = await core.dialogue.handle(text("Tin"))
+        await core.dialogue.handle(tap(data_for(ask_audience, "Các nhóm")))
+        [down] = await core.dialogue.handle(tap("ath:n:phan-rang"))
+        [preview] = await core.dialogue.handle(tap(next(o.data for o in down.options if o.label == "Khu phố 3")))
+        assert "Số người nhận: 1" in preview.text
+    finally:
+        await core.close()
 
 
 # ---------------------------------------------------------------------- shipped announcements
