@@ -29,7 +29,7 @@ from itertools import pairwise
 from typing import Literal
 
 from bot.content import Entry
-from bot.vietnamese import FILLERS, Analyzer, Token, fold, has_diacritics, tone_key
+from bot.vietnamese import FILLERS, Analyzer, Token, fold, tone_key
 
 Decision = Literal["answer", "choices", "decline"]
 
@@ -41,10 +41,14 @@ CANDIDATES = 128  # entries still scored once only common features are left
 NEUTRAL_RIVAL = 0.6  # a typical runner-up's score ratio, for judging scope in a tie
 RERANK = 12  # how many BM25F candidates the phrase similarity re-orders
 PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one
+WORDING_WEIGHT = 1.0  # weight of the candidates' wording likelihood share (see _wording_share)
+WORDING_SMOOTHING = 0.1  # added to every feature count of an entry's wording
+WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are normalised
+MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 # Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.741, 0.866, 0.456, -2.095, 0.697, -0.246, 1.663, 0.512)
-CALIBRATED_BIAS = -3.183
+CALIBRATED_WEIGHTS = (1.608, 1.013, 0.662, -1.612, 0.298, -0.189, 1.793, 0.509, 1.035)
+CALIBRATED_BIAS = -3.459
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,11 @@ class Signals:
     length: float  # log(1 + syllables in the question)
     unknown: float  # share of the question's syllables the knowledge base never uses
     question_found: float  # idf share of the entry's closest example question found in the question
+    wording: float  # the entry's share of the question's likelihood among the candidates
 
     def vector(self) -> tuple[float, ...]:
         return (self.key_phrase, self.coverage, self.nearest_question, self.rival, self.length,
-                self.unknown, self.key_phrase * self.coverage, self.question_found)
+                self.unknown, self.key_phrase * self.coverage, self.question_found, self.wording)
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,16 @@ def _plain_features(tokens: Sequence[Token]) -> frozenset[str]:
     return frozenset([t.folded for t in tokens] + [f"{a.folded}_{b.folded}" for a, b in pairwise(tokens)])
 
 
-def features(tokens: Sequence[Token], accented: bool) -> list[str]:
-    """The features of a token list (see module doc); duplicates kept for term frequency."""
+def features(tokens: Sequence[Token], accented: bool | Sequence[bool]) -> list[str]:
+    """The features of a token list (see module doc); duplicates kept for term frequency.
+
+    `accented` says, for all tokens or for each one, whether its accented key is meant.
+    """
     out = [t.folded for t in tokens]
-    if accented:
+    if accented is True:
         out.extend("~" + t.accented for t in tokens)
+    elif accented is not False:
+        out.extend("~" + t.accented for t, marked in zip(tokens, accented, strict=True) if marked)
     out.extend(f"{a.folded}_{b.folded}" for a, b in pairwise(tokens))
     return out
 
@@ -162,6 +172,7 @@ class KnowledgeIndex:
         filler_folded = {fold(f) for f in FILLERS}
         self._strong: list[frozenset[str]] = []
         self._body: list[frozenset[str]] = []
+        self._wording: list[tuple[Counter[str], int]] = []  # feature counts of title, questions, keywords
         phrase_features: list[list[frozenset[str]]] = []
         self._key_phrases: list[list[frozenset[str]]] = []
         for entry in self.entries:
@@ -193,38 +204,43 @@ class KnowledgeIndex:
                         phrases.append(frozenset(feats))
                     folded = [t.folded for t in tokens]
                     syllable_counts.update(folded)
-                    for token in tokens:
-                        if token.folded in filler_folded:  # only fillers need their spellings
-                            accented_forms[token.folded].add(token.accented)
+                    if not filler_folded.isdisjoint(folded):  # only fillers need their spellings
+                        for token in tokens:
+                            if token.folded in filler_folded:
+                                accented_forms[token.folded].add(token.accented)
                 per_field[name].append(counts)
                 lengths[name].append(length)
             self._strong.append(frozenset(strong))
             self._body.append(frozenset(body - strong))
+            wording: Counter[str] = Counter()
+            for name in ("title", "questions", "keywords"):
+                wording.update(per_field[name][-1])
+            self._wording.append((wording, sum(wording.values())))
+        self._wording_vocabulary = set().union(*(counts for counts, _ in self._wording))
         averages = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in lengths.items()}
-        weighted: list[dict[str, float]] = [defaultdict(float) for _ in range(n)]
-        for name, docs in per_field.items():
-            w, b, avg = FIELD_WEIGHTS[name], FIELD_B[name], averages[name]
-            for i, counts in enumerate(docs):
-                norm = 1 - b + b * (lengths[name][i] / avg)
-                for feature, tf in counts.items():
-                    weighted[i][feature] += w * tf / norm
-        df: Counter[str] = Counter()
-        for doc in weighted:
-            df.update(doc.keys())
-        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        self._oov_idf = math.log(1 + (n + 0.5) / 0.5)
-        docs_of: dict[str, list[int]] = {}
-        weights_of: dict[str, list[float]] = {}
-        for i, doc in enumerate(weighted):
+        # One pass per entry: its fields' weighted term frequencies, saturated, appended to the
+        # postings (document frequency is then the posting length). This is most of the build.
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        scale = {name: (FIELD_WEIGHTS[name], FIELD_B[name], averages[name]) for name in per_field}
+        body_w, body_b, body_avg = scale.pop("body")
+        for i in range(n):
+            factor = body_w / (1 - body_b + body_b * (lengths["body"][i] / body_avg))
+            doc = {feature: factor * tf for feature, tf in per_field["body"][i].items()}  # the long field
+            for name, (w, b, avg) in scale.items():
+                factor = w / (1 - b + b * (lengths[name][i] / avg))
+                for feature, tf in per_field[name][i].items():
+                    doc[feature] = doc.get(feature, 0.0) + factor * tf
             for feature, wtf in doc.items():
                 saturated = wtf * (K1 + 1) / (wtf + K1)
-                docs = docs_of.get(feature)
-                if docs is None:
-                    docs_of[feature], weights_of[feature] = [i], [saturated]
+                posting = postings.get(feature)
+                if posting is None:
+                    postings[feature] = ([i], [saturated])
                 else:
-                    docs.append(i)
-                    weights_of[feature].append(saturated)
-        self._postings = {f: _Postings(docs, weights_of[f]) for f, docs in docs_of.items()}
+                    posting[0].append(i)
+                    posting[1].append(saturated)
+        self._idf = {t: math.log(1 + (n - len(d) + 0.5) / (len(d) + 0.5)) for t, (d, _) in postings.items()}
+        self._oov_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._postings = {f: _Postings(docs, weights) for f, (docs, weights) in postings.items()}
         self._common_df = max(64, n // 100)
         for p in self._postings.values():
             if len(p.docs) > self._common_df:
@@ -283,9 +299,9 @@ class KnowledgeIndex:
     def search(self, text: str, limit: int = 3) -> Answer:
         text = text[:MAX_QUERY_CHARS]
         folded = fold(text)
-        accented = has_diacritics(text)
         typed = self.analyzer.tokens(text)
         tokens = [self._repair(t) for t in typed]
+        accented = self._marked(tokens)
         feats = features(tokens, accented)
         if not feats:
             return Answer("decline", (), folded)
@@ -293,10 +309,10 @@ class KnowledgeIndex:
         if not scores:
             return Answer("decline", (), folded)
         pool = heapq.nlargest(RERANK, scores, key=scores.__getitem__)
-        top = scores[pool[0]]
         query = {f: self._idf.get(f, self._oov_idf) for f in feats}
         query_norm = math.sqrt(sum(w * w for w in query.values()))
-        final = {i: scores[i] / top + PHRASE_WEIGHT * self._phrase_similarity(i, query, query_norm) for i in pool}
+        wording = self._wording_share(pool, feats)
+        final = self._rerank(pool, scores, wording, query, query_norm)
         ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3)]
         # A repaired typo helps find the entry but counts only half towards confidence, so an
         # unrelated word ("bong" → "cong") does not make a question look answered.
@@ -315,10 +331,49 @@ class KnowledgeIndex:
                 length=math.log1p(len(typed)),
                 unknown=unknown,
                 question_found=self._question_found(i, plain),
+                wording=wording[i],
             )
             hits.append(Hit(self.entries[i], final[i], self.model.confidence(signals), signals))
         hits = tuple(hits)
         return Answer(self._decide(hits), hits[:limit], folded)
+
+    def _rerank(
+        self, pool: Sequence[int], scores: dict[int, float], wording: dict[int, float], query: dict[str, float],
+        norm: float,
+    ) -> dict[int, float]:
+        """The final order of the best BM25F candidates: their score scaled to the best one, plus
+        how close the question is to the entry's nearest example question, plus how likely the
+        entry's wording makes the question, against the other candidates."""
+        top = scores[pool[0]]
+        return {
+            i: scores[i] / top + PHRASE_WEIGHT * self._phrase_similarity(i, query, norm) + WORDING_WEIGHT * wording[i]
+            for i in pool
+        }
+
+    def _wording_share(self, pool: Sequence[int], feats: Sequence[str]) -> dict[int, float]:
+        """Each candidate's share of the question's likelihood under the candidates' wording.
+
+        Every entry is a bag of the features of its title, example questions and keywords
+        (additively smoothed); the question's log-likelihood under each, softened by
+        `WORDING_TEMPERATURE`, is normalised over the candidates. Among sibling entries that
+        share the topic words ("thẻ BHYT", "hộ cận nghèo"), this is what tells "ai lập danh
+        sách" apart from "được hỗ trợ bao nhiêu": the words their residents' questions use.
+        """
+        known = [f for f in feats if f in self._wording_vocabulary]
+        if not known:
+            return dict.fromkeys(pool, 1.0 / len(pool))
+        smoothing = WORDING_SMOOTHING
+        size = len(self._wording_vocabulary)
+        logs = {}
+        for i in pool:
+            counts, total = self._wording[i]
+            logs[i] = sum(math.log(counts.get(f, 0) + smoothing) for f in known) - len(known) * math.log(
+                total + smoothing * size
+            )
+        best = max(logs.values())
+        odds = {i: math.exp((v - best) / WORDING_TEMPERATURE) for i, v in logs.items()}
+        total_odds = sum(odds.values())
+        return {i: v / total_odds for i, v in odds.items()}
 
     def _bm25f(self, feats: Sequence[str]) -> dict[int, float]:
         """BM25F scores of the entries sharing a feature with the query.
@@ -370,11 +425,24 @@ class KnowledgeIndex:
                 best = max(best, shared / (query_norm * norm))
         return best
 
-    def _query_weights(self, tokens: Sequence[Token], accented: bool) -> list[tuple[Token, float]]:
+    @staticmethod
+    def _marked(tokens: Sequence[Token]) -> list[bool]:
+        """Which query syllables to match on their accented key.
+
+        A syllable typed with its marks, always. An unmarked one, or the words an abbreviation
+        stands for, only when the writer clearly types marks (most syllables carry them): then
+        "ba" really is "ba", not "bà". In a mixed message ("nhận thẻ bao hiem y te") the
+        unmarked syllables were just typed without them.
+        """
+        typed = [t for t in tokens if not t.expanded]
+        writer = bool(typed) and sum(t.accented != t.folded for t in typed) >= MARKED_WRITER * len(typed)
+        return [writer or (not t.expanded and t.accented != t.folded) for t in tokens]
+
+    def _query_weights(self, tokens: Sequence[Token], accented: Sequence[bool]) -> list[tuple[Token, float]]:
         """Each query syllable with its weight in coverage (a repeated one counts once)."""
         weights: list[tuple[Token, float]] = []
         seen: set[str] = set()
-        for token in tokens:
+        for token, marked in zip(tokens, accented, strict=True):
             if token.folded in seen:
                 weights.append((token, 0.0))
                 continue
@@ -382,13 +450,13 @@ class KnowledgeIndex:
             idf = self._uni_idf.get(token.folded, self._oov_idf)
             filler = (
                 token.accented in self._filler_accented
-                if accented
+                if marked
                 else token.folded in self._filler_folded
             )
             weights.append((token, idf * (self.thresholds.filler_weight if filler else 1.0)))
         return weights
 
-    def _coverage(self, doc: int, weights: list[tuple[Token, float]], accented: bool) -> float:
+    def _coverage(self, doc: int, weights: list[tuple[Token, float]], accented: Sequence[bool]) -> float:
         """The share of the query's weight that this entry explains.
 
         A syllable counts fully when found in the title, questions or keywords, partly when
@@ -412,7 +480,7 @@ class KnowledgeIndex:
             found = place(token.folded)
             if not found:
                 continue
-            if accented:
+            if accented[i]:
                 found = max(place("~" + token.accented), found / 2)
             pairs = []
             if i > 0:

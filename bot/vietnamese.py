@@ -57,7 +57,7 @@ def tone_key(syllable: str) -> str:
 
 def syllables(text: str) -> list[str]:
     """Split normalised text into syllables (letters and digits); punctuation and emoji drop."""
-    return _WORD.findall(normalize(text))
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())  # white space needs no collapsing here
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class Token:
 
     folded: str
     accented: str
+    expanded: bool = field(default=False, compare=False)  # from an abbreviation, not as typed
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Analyzer:
 
     def __post_init__(self) -> None:
         for key, phrase in self.expansions.items():
-            self._expanded[fold(key)] = [Token(fold(s), tone_key(s)) for s in syllables(phrase)]
+            self._expanded[fold(key)] = [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
 
     def tokens(self, text: str) -> list[Token]:
         out: list[Token] = []

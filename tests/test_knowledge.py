@@ -96,3 +96,48 @@ def test_near_tie_offers_choices():
 def test_huge_query_is_bounded(index):
     answer = index.search("quỹ vì người nghèo là gì " + "x" * 20_000)
     assert answer.best is not None
+
+
+def test_mixed_message_is_not_penalised_for_its_unmarked_syllables():
+    """"nhận thẻ bao hiem y te": the writer typed marks on two syllables only; the others must
+    still count as found in "Thẻ bảo hiểm y tế", as they do when all marks are typed."""
+    index = KnowledgeIndex(
+        [_entry("the", "Nhận thẻ bảo hiểm y tế ở đâu", "Thẻ được phát tại xã."),
+         _entry("quy", "Quỹ Vì người nghèo", "Quỹ giúp người nghèo.")],
+        Analyzer({}),
+    )
+    full = index.search("nhận thẻ bảo hiểm y tế ở đâu").best
+    mixed = index.search("nhận thẻ bao hiem y te o dau").best
+    assert full.entry.id == mixed.entry.id == "the"
+    assert mixed.signals.coverage == pytest.approx(full.signals.coverage, abs=0.05)
+
+
+def test_writer_who_types_marks_is_taken_literally():
+    # Most syllables carry marks, so the unmarked "ba" is "ba" (three), not "bà".
+    tokens = Analyzer({}).tokens("nhà tôi có ba người")
+    assert KnowledgeIndex._marked(tokens) == [True] * 5
+    mixed = Analyzer({}).tokens("nhận thẻ bao hiem y te")
+    assert KnowledgeIndex._marked(mixed) == [True, True, False, False, False, False]
+    # The words an abbreviation stands for follow the writer: unmarked here.
+    expanded = Analyzer({"bhyt": "bảo hiểm y tế"}).tokens("the bhyt o dau")
+    assert not any(KnowledgeIndex._marked(expanded))
+
+
+def test_wording_of_example_questions_tells_sibling_entries_apart():
+    """Two entries on the same card share every topic word; residents' questions for each use
+    different words, and the wording share follows them."""
+    siblings = [
+        _entry("thu-tuc", "Thẻ bảo hiểm y tế hộ nghèo", "Ủy ban xã lập danh sách, phát thẻ.",
+               ("ai lập danh sách cấp thẻ bảo hiểm y tế", "nhận thẻ bảo hiểm y tế ở đâu",
+                "danh sách hộ nghèo được cấp thẻ do xã lập à")),
+        _entry("muc", "Thẻ bảo hiểm y tế hộ nghèo", "Ngân sách đóng toàn bộ.",
+               ("thẻ bảo hiểm y tế hộ nghèo được hỗ trợ bao nhiêu phần trăm",
+                "hộ nghèo có phải đóng tiền thẻ bảo hiểm y tế không")),
+    ]
+    index = KnowledgeIndex(siblings, Analyzer({}))
+    from bot.knowledge import features
+    feats = features(index.analyzer.tokens("danh sách thẻ bảo hiểm y tế hộ nghèo do ai lập"), True)
+    share = index._wording_share([0, 1], feats)
+    assert share[0] > 0.6 > share[1]
+    assert index.search("danh sách thẻ bảo hiểm y tế hộ nghèo do ai lập").best.entry.id == "thu-tuc"
+    assert index.search("thẻ bảo hiểm y tế hộ nghèo được hỗ trợ mấy phần trăm").best.entry.id == "muc"
