@@ -3,8 +3,9 @@
 Positives: every example question of the knowledge base, searched on an index built without
 that question (so it is as new to the index as a resident's question), as typed and stripped
 of diacritics; label = the right entry came first. Negatives: bench/data/
-calibration_out_of_scope.yaml. tests/data/qa_eval.yaml is never read here: it stays held out
-for the accuracy test and bench/qa.py.
+calibration_out_of_scope.yaml and the out-of-scope half of bench/data/qa_dev.yaml.
+tests/data/qa_eval.yaml is never read here: it stays held out for the accuracy test and
+bench/qa.py.
 
 Run: python bench/calibrate.py [--write]   (--write updates the constants in bot/knowledge.py)
 """
@@ -45,7 +46,9 @@ def samples() -> list[Row]:
                 if best is not None and best.signals is not None:
                     rows.append((best.signals.vector(), int(best.entry.id == entry.id)))
     index = KnowledgeIndex(content.entries, analyzer)
-    negatives = yaml.safe_load((ROOT / "bench" / "data" / "calibration_out_of_scope.yaml").read_text("utf-8"))
+    data = ROOT / "bench" / "data"
+    negatives = yaml.safe_load((data / "calibration_out_of_scope.yaml").read_text("utf-8"))
+    negatives += yaml.safe_load((data / "qa_dev.yaml").read_text("utf-8"))["out_of_scope"]
     for question in negatives:
         for text in (question, strip_diacritics(question)):
             best = index.search(text).best

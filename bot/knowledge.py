@@ -47,8 +47,8 @@ WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are
 MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 # Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.608, 1.013, 0.662, -1.612, 0.298, -0.189, 1.793, 0.509, 1.035)
-CALIBRATED_BIAS = -3.459
+CALIBRATED_WEIGHTS = (1.631, 1.21, 0.598, -1.357, 0.466, -0.251, 1.808, 0.522, 1.118)
+CALIBRATED_BIAS = -4.029
 
 
 @dataclass(frozen=True)
