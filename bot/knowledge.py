@@ -52,8 +52,8 @@ WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are
 MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 # Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.631, 1.21, 0.598, -1.357, 0.466, -0.251, 1.808, 0.522, 1.118)
-CALIBRATED_BIAS = -4.029
+CALIBRATED_WEIGHTS = (1.68, 1.197, 0.615, -1.36, 0.48, -0.228, 1.818, 0.489, 1.119)
+CALIBRATED_BIAS = -4.074
 
 
 @dataclass(frozen=True)
