@@ -321,7 +321,9 @@ class Handoff:
             text = f"{intro}\n\n{text}"
         options = (Option(self.say("handoff_button_answer"), f"{PREFIX}:r:{ticket}"),
                    Option(self.say("handoff_button_done"), f"{PREFIX}:d:{ticket}"))
-        return await self._to_staff(ticket, Reply(text, options=options))
+        # The resident's photo goes along when it is a file id of the staff chat's own channel.
+        photo = found.photo if self.staff_chat and found.channel == self.staff_chat[0] else None
+        return await self._to_staff(ticket, Reply(text, options=options, photo=photo))
 
     async def _to_staff(self, ticket: int, reply: Reply) -> bool:
         if self.staff_chat is None or self.sender is None:

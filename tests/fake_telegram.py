@@ -130,6 +130,7 @@ class FakeTelegram:
         self._stamps_global: deque[float] = deque()
         self._stamps_chat: dict[int, deque[float]] = defaultdict(deque)
         self._callback_ids = itertools.count(1)
+        self._file_ids: set[str] = set()  # photos this server handed out in updates
         self._changed: asyncio.Condition | None = None
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -325,6 +326,7 @@ class FakeTelegram:
             {"file_id": f"AgAC{size}", "file_unique_id": f"AQAD{size}", "width": size, "height": size}
             for size in (90, 320, 800)
         ]
+        self._file_ids.update(p["file_id"] for p in message["photo"])
         if caption is not None:
             message["caption"] = caption
             if entities := _auto_entities(caption):
@@ -455,6 +457,27 @@ class FakeTelegram:
         self.messages[chat_id].append(message)
         self.sent.append(message)
         return self._message_json(message)
+
+    async def _api_sendphoto(self, params: dict) -> dict:
+        """A photo by file id: only ids this server handed out are known (as on Telegram, where a
+        file id works for the bot that received it)."""
+        chat_id = _chat_id(params)
+        photo = params.get("photo")
+        if not isinstance(photo, str) or photo not in self._file_ids:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        self._check_limits(chat_id)
+        caption = str(params.get("caption") or "")
+        message = SentMessage(chat_id=chat_id, message_id=next(self._message_ids[chat_id]), text=caption,
+                              raw=caption, parse_mode=params.get("parse_mode"), reply_markup=None,
+                              params=params, date=int(time.time()))
+        self.messages[chat_id].append(message)
+        self.sent.append(message)
+        out = self._message_json(message)
+        del out["text"]
+        if caption:
+            out["caption"] = caption
+        out["photo"] = [{"file_id": photo, "file_unique_id": "AQADsent", "width": 800, "height": 800}]
+        return out
 
     async def _api_editmessagetext(self, params: dict) -> dict:
         chat_id = _chat_id(params)

@@ -193,6 +193,10 @@ async def test_petition_with_a_wrong_locality_corrected_and_theodoi_only_for_its
     assert row["consent_at"] is not None and row["text"] == "Rác thải đổ ở đầu hẻm 12 đã 2 tuần."
     post = await ticket_post(fake, 1)
     assert "Ý kiến, kiến nghị" in post.text and "Phan Rang" in post.text and "Môi trường" in post.text
+    # The resident's photo follows the card in the staff chat, as a reply to it.
+    [photo] = await fake.wait_for_call("sendPhoto")
+    assert photo.params["photo"] == "AgAC800" and str(photo.params["chat_id"]) == str(STAFF_CHAT)
+    assert photo.params["reply_parameters"]["message_id"] == post.message_id
 
     [refused] = await ask(fake, other, "/theodoi 1")
     assert "Không tìm thấy" in refused.text and "Rác thải" not in refused.text

@@ -289,6 +289,18 @@ async def test_send_edit_and_empty(channel, fake):
     assert err.value.kind == "bad_request"
 
 
+async def test_photo_follows_its_text_and_a_refused_photo_keeps_the_text(channel, fake, caplog):
+    fake.photo_update(55)  # the fake now knows the file ids of this photo, as Telegram would
+    sent = await channel.send("55", Reply(text="#3 · Ý kiến", photo="AgAC800"))
+    text, photo = fake.sent_to(55)
+    assert sent.message_ids == [str(text.message_id), str(photo.message_id)]
+    assert photo.params["photo"] == "AgAC800" and photo.params["reply_parameters"]["message_id"] == text.message_id
+    with caplog.at_level(logging.WARNING, logger="bot.channels.telegram"):
+        kept = await channel.send("55", Reply(text="#4 · Ý kiến", photo="AgAC-unknown"))
+    assert len(kept.message_ids) == 1 and fake.sent_to(55)[-1].text == "#4 · Ý kiến"
+    assert "photo AgAC-unknown to chat 55 not sent" in caplog.text and "wrong file identifier" in caplog.text.lower()
+
+
 @pytest.mark.parametrize(("fault", "kind", "extra"), [
     ("retry_after", "rate_limited", {"retry_after": 7.0}),
     ("blocked", "gone", {}),

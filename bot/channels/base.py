@@ -35,6 +35,10 @@ class Reply:
     channel: str | None = None
     chat_id: str | None = None
     edit_message_id: str | None = None
+    # A photo sent after the text, as a reply to it: the platform's file id, valid on the channel
+    # the reply goes to (a resident's photo forwarded to the staff chat). Adapters that cannot
+    # send one by id leave it out; the text says a photo exists.
+    photo: str | None = None
     # Called by the adapter with what the platform answered, once the reply was sent (e.g. to
     # remember a message id to edit later). Adapters that cannot tell may skip it.
     on_sent: Callable[[Sent], Awaitable[None]] | None = field(default=None, compare=False, repr=False)

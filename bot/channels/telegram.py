@@ -30,6 +30,7 @@ from telegram import (
     LinkPreviewOptions,
     Message,
     MessageEntity,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import ParseMode
@@ -204,7 +205,22 @@ class TelegramChannel:
             if ids:
                 error.reason = f"{error.reason} (after {len(ids)} of {len(pieces)} pieces were sent)"
             raise error from None
+        if reply.photo:
+            ids.extend(await self._send_photo(bot, chat_id, reply.photo, ids[0]))
         return Sent(message_ids=ids)
+
+    async def _send_photo(self, bot: ExtBot, chat_id: str, photo: str, reply_to: str) -> list[str]:
+        """The photo after its text, replying to it. The text is what matters and was sent, so a
+        photo Telegram refuses (an expired or foreign file id) is logged, not raised."""
+        try:
+            message = await bot.send_photo(
+                chat_id=chat_id, photo=photo,
+                reply_parameters=ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True),
+            )
+        except TelegramError as exc:
+            log.warning("telegram: photo %s to chat %s not sent: %s", photo, chat_id, redact(str(exc)))
+            return []
+        return [str(message.message_id)]
 
     async def _edit(self, bot: ExtBot, chat_id: str, message_id: str, text: str,
                     markup: InlineKeyboardMarkup | None) -> str:
