@@ -52,8 +52,8 @@ WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are
 MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 # Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.68, 1.197, 0.615, -1.36, 0.48, -0.228, 1.818, 0.489, 1.119)
-CALIBRATED_BIAS = -4.074
+CALIBRATED_WEIGHTS = (1.802, 1.119, 0.583, -1.336, 0.525, -0.229, 1.76, 0.531, 1.212)
+CALIBRATED_BIAS = -4.188
 
 
 @dataclass(frozen=True)
