@@ -23,6 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot import out_of_scope  # noqa: E402
 from bot.content import load_content  # noqa: E402
 from bot.evaluation import strip_diacritics  # noqa: E402
 from bot.knowledge import KnowledgeIndex  # noqa: E402
@@ -34,18 +35,19 @@ Row = tuple[tuple[float, ...], int]
 def samples() -> list[Row]:
     content = load_content(ROOT / "content")
     analyzer = Analyzer(content.expansions)
+    outside, _problems = out_of_scope.load(ROOT / "content")
     rows: list[Row] = []
     for position, entry in enumerate(content.entries):
         for question in entry.questions:
             others = tuple(q for q in entry.questions if q != question)
             entries = list(content.entries)
             entries[position] = dataclasses.replace(entry, questions=others)
-            index = KnowledgeIndex(entries, analyzer)
+            index = KnowledgeIndex(entries, analyzer, outside=outside)
             for text in (question, strip_diacritics(question)):
                 best = index.search(text).best
                 if best is not None and best.signals is not None:
                     rows.append((best.signals.vector(), int(best.entry.id == entry.id)))
-    index = KnowledgeIndex(content.entries, analyzer)
+    index = KnowledgeIndex(content.entries, analyzer, outside=outside)
     data = ROOT / "bench" / "data"
     negatives = yaml.safe_load((data / "calibration_out_of_scope.yaml").read_text("utf-8"))
     negatives += yaml.safe_load((data / "qa_dev.yaml").read_text("utf-8"))["out_of_scope"]

@@ -160,16 +160,28 @@ def _load_knowledge(content: Content) -> None:
             if key in seen_questions and seen_questions[key][0] != path:
                 other = seen_questions[key][0].name
                 content.problems.append(
-                    Problem(path, _line_of(path, question), f"câu hỏi mẫu '{question}' trùng với {other}")
+                    Problem(path, line_of(path, question), f"câu hỏi mẫu '{question}' trùng với {other}")
                 )
             seen_questions.setdefault(key, (path, question))
         content.entries.append(entry)
 
 
-def _line_of(path: Path, needle: str) -> int:
+def line_of(path: Path, needle: str) -> int:
+    """The first line of `path` containing `needle` (1 when none does), for problem reports."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if needle in line:
             return number
+    return 1
+
+
+def item_line(path: Path, number: int) -> int:
+    """The line of the number-th top-level "- " item of a YAML list file, for problem reports."""
+    count = 0
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("-"):
+            count += 1
+            if count == number:
+                return line_no
     return 1
 
 
@@ -280,7 +292,7 @@ def _load_synonyms(content: Content) -> None:
         for key, value in table.items():
             if not isinstance(value, str) or not value.strip() or not str(key).strip():
                 content.problems.append(
-                    Problem(path, _line_of(path, f"{key}:"), f"'{key}': cần một cụm từ đầy đủ, không để trống")
+                    Problem(path, line_of(path, f"{key}:"), f"'{key}': cần một cụm từ đầy đủ, không để trống")
                 )
                 continue
             content.expansions[normalize(str(key))] = normalize(value)
@@ -308,13 +320,13 @@ def _load_topics(content: Content) -> None:
         return
     for item in data:
         if not isinstance(item, dict) or not item.get("id") or not item.get("title"):
-            content.problems.append(Problem(path, _line_of(path, str(item)[:20]), "mỗi chủ đề cần id và title"))
+            content.problems.append(Problem(path, line_of(path, str(item)[:20]), "mỗi chủ đề cần id và title"))
             continue
         content.topics.append(Topic(str(item["id"]), normalize_text(str(item["title"]))))
     for topic in content.topics:
         if not any(topic.id in e.tags for e in content.entries):
             content.problems.append(
-                Problem(path, _line_of(path, topic.id), f"chủ đề '{topic.id}' chưa có mục kiến thức nào")
+                Problem(path, line_of(path, topic.id), f"chủ đề '{topic.id}' chưa có mục kiến thức nào")
             )
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot import broadcasts, localities, petitions, supervision_io
+from bot import broadcasts, localities, out_of_scope, petitions, supervision_io
 from bot.content import Problem
 
 CHECKS: list[Callable[[Path], list[Problem]]] = [localities.check, broadcasts.check_announcements, petitions.check,
-                                                 supervision_io.check]
+                                                 supervision_io.check, out_of_scope.check]
 
 
 def run_all(root: Path) -> list[Problem]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot import out_of_scope
 from bot.audiences import Chats, Staff
 from bot.authoring import Authoring
 from bot.broadcasts import Broadcasts
 from bot.config import Settings
-from bot.content import Content, load_content
+from bot.content import Content, ContentError, load_content
 from bot.dialogue import Dialogue
 from bot.group_replies import GroupReplies
 from bot.handoff import Handoff, install_all
@@ -29,7 +30,10 @@ log = logging.getLogger(__name__)
 
 
 def build_index(content: Content) -> KnowledgeIndex:
-    return KnowledgeIndex(content.entries, Analyzer(content.expansions))
+    outside, problems = out_of_scope.load(content.root)
+    if problems:  # the service refuses invalid content, with the same messages as `content check`
+        raise ContentError(problems)
+    return KnowledgeIndex(content.entries, Analyzer(content.expansions), outside=outside)
 
 
 @dataclass

@@ -185,14 +185,20 @@ class Dialogue:
         if answer.decision == "choices":
             options = tuple(Option(h.entry.title, f"kb:{h.entry.id}") for h in answer.hits)
             return [Reply(self.say("choices_intro"), options=(*options, self._menu_button()))]
-        return self.decline()
+        return self.decline(answer.outside)
 
-    def decline(self) -> list[Reply]:
-        """The honest "I don't know": say so, give the contact, suggest topics."""
+    def decline(self, outside: Entry | None = None) -> list[Reply]:
+        """The honest "I don't know": say so, give the contact, suggest topics. For a known
+        out-of-scope topic (content/out_of_scope.yaml), name it and say where to ask instead."""
         topics = tuple(Option(t.title, f"topic:{t.id}") for t in self.content.topics)
         offer = (Option(self.say("handoff_offer_button"), "hof:q"),) if "hof" in self.options else ()
+        first = self.say("decline")
+        if outside is not None:
+            first = self.say("decline_outside", topic=outside.title)
+            if outside.body:
+                first += "\n" + outside.body
         return [
-            Reply(self.say("decline") + "\n\n" + self.contact_text(), options=offer),
+            Reply(first + "\n\n" + self.contact_text(), options=offer),
             Reply(self.say("decline_suggest"), options=topics),
         ]
 

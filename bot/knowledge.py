@@ -52,8 +52,8 @@ WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are
 MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 # Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.802, 1.119, 0.583, -1.336, 0.525, -0.229, 1.76, 0.531, 1.212)
-CALIBRATED_BIAS = -4.188
+CALIBRATED_WEIGHTS = (1.574, 1.081, 0.587, -1.584, 0.396, -0.162, 1.639, 0.515, 1.176)
+CALIBRATED_BIAS = -3.342
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ class Answer:
     decision: Decision
     hits: tuple[Hit, ...]
     folded: str
+    outside: Entry | None = None  # a known out-of-scope topic the question matched (declined)
 
     @property
     def best(self) -> Hit | None:
@@ -158,11 +159,16 @@ class KnowledgeIndex:
         analyzer: Analyzer,
         thresholds: Thresholds | None = None,
         model: ConfidenceModel | None = None,
+        outside: Iterable[Entry] = (),
     ) -> None:
+        """`outside`: known out-of-scope topics (bot/out_of_scope.py), indexed like entries so a
+        near miss finds its own topic; a question whose best match is one of them is declined."""
         self.analyzer = analyzer
         self.thresholds = thresholds or Thresholds()
         self.model = model or ConfidenceModel()
         self.entries: list[Entry] = list(entries)
+        self._outside_from = len(self.entries)  # entries from this position on are out-of-scope topics
+        self.entries.extend(outside)
         self._postings: dict[str, _Postings] = {}
         self._idf: dict[str, float] = {}
         self._vocabulary: dict[str, str] = {}  # one-letter-deleted form -> known folded syllable
@@ -182,7 +188,7 @@ class KnowledgeIndex:
         self._wording: list[tuple[Counter[str], int]] = []  # feature counts of title, questions, keywords
         phrase_features: list[list[frozenset[str]]] = []
         self._key_phrases: list[list[frozenset[str]]] = []
-        for entry in self.entries:
+        for position, entry in enumerate(self.entries):
             self._key_phrases.append([s for s in (_plain_features(self.analyzer.tokens(k))
                                                   for k in (entry.title, *entry.keywords)) if s])
             phrases: list[frozenset[str]] = []
@@ -193,7 +199,8 @@ class KnowledgeIndex:
                 "title": [entry.title],
                 "questions": list(entry.questions),
                 "keywords": list(entry.keywords),
-                "body": [entry.body],
+                # An out-of-scope topic's body is its advice ("hỏi Bảo hiểm xã hội"): not what it is about.
+                "body": [entry.body if position < self._outside_from else ""],
             }
             for name, parts in texts.items():
                 counts: Counter[str] = Counter()
@@ -321,7 +328,8 @@ class KnowledgeIndex:
         query_norm = math.sqrt(sum(w * w for w in query.values()))
         wording = self._wording_share(pool, feats)
         final = self._rerank(pool, scores, wording, query, query_norm)
-        ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3)]
+        extra = 2 if self._outside_from < len(self.entries) else 0  # room for out-of-scope topics among them
+        ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3) + extra]
         # A repaired typo helps find the entry but counts only half towards confidence, so an
         # unrelated word ("bong" → "cong") does not make a question look answered.
         weights = self._query_weights(tokens, accented)
@@ -342,7 +350,10 @@ class KnowledgeIndex:
                 wording=wording[i],
             )
             hits.append(Hit(self.entries[i], final[i], self.model.confidence(signals), signals))
-        hits = tuple(hits)
+        if ranked[0] >= self._outside_from:  # a known out-of-scope topic fits best: decline, naming it
+            inside = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
+            return Answer("decline", inside[:limit], folded, outside=self.entries[ranked[0]])
+        hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
         return Answer(self._decide(hits), hits[:limit], folded)
 
     def _rerank(

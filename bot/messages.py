@@ -30,6 +30,7 @@ REQUIRED: dict[str, frozenset[str]] = {
     "related_intro": frozenset(),
     "choices_intro": frozenset(),
     "decline": frozenset(),
+    "decline_outside": frozenset({"topic"}),
     "decline_suggest": frozenset(),
     "small_talk_hello": frozenset(),
     "small_talk_thanks": frozenset(),

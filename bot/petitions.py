@@ -20,7 +20,7 @@ import yaml
 
 from bot.audiences import Staff
 from bot.channels.base import Option, Reply
-from bot.content import Problem
+from bot.content import Problem, item_line
 from bot.dialogue import Dialogue, Handler, Turn
 from bot.handoff import MAX_TICKET_CHARS, Handoff, Ticket
 from bot.localities import Localities, Locality
@@ -61,26 +61,15 @@ def load_topics(root: Path) -> tuple[list[PetitionTopic], list[Problem]]:
     topics, problems, seen = [], [], set()
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict) or not str(item.get("id") or "").strip() or not str(item.get("title") or ""):
-            problems.append(Problem(path, _line(path, number), "mỗi chủ đề góp ý cần id và title"))
+            problems.append(Problem(path, item_line(path, number), "mỗi chủ đề góp ý cần id và title"))
             continue
         topic = PetitionTopic(str(item["id"]).strip(), str(item["title"]).strip())
         if topic.id in seen or len(topic.id.encode()) > 40:
-            problems.append(Problem(path, _line(path, number), f"id '{topic.id}' trùng hoặc dài quá 40 ký tự"))
+            problems.append(Problem(path, item_line(path, number), f"id '{topic.id}' trùng hoặc dài quá 40 ký tự"))
             continue
         seen.add(topic.id)
         topics.append(topic)
     return topics, problems
-
-
-def _line(path: Path, number: int) -> int:
-    """The line of the number-th "- " item (for problem reports)."""
-    count = 0
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.startswith("-"):
-            count += 1
-            if count == number:
-                return line_no
-    return 1
 
 
 def check(root: Path) -> list[Problem]:

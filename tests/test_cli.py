@@ -98,3 +98,30 @@ def test_staff_add_is_idempotent(tmp_path: Path):
     assert first.stdout != again.stdout
     bad = run_cli("staff", "add", "--channel", "telegram", "--user-id", "abc", env=db_env(tmp_path))
     assert bad.returncode == 2
+
+
+def test_out_of_scope_topics_are_checked_and_refused_when_broken(tmp_path: Path):
+    broken = tmp_path / "content"
+    shutil.copytree(CONTENT, broken)
+    path = broken / "out_of_scope.yaml"
+    kb_question = (broken / "knowledge" / "bhyt-thu-tuc.md").read_text(encoding="utf-8").split("\n  - ")[1]
+    kb_question = kb_question.splitlines()[0]
+    path.write_text(
+        "- id: nha-o-xa-hoi\n  title: Nhà ở xã hội\n  questions:\n    - Mua nhà ở xã hội cần gì?\n"
+        "- id: thieu-cau-hoi\n  title: Không có câu hỏi\n"
+        f"- id: trung\n  title: Trùng câu hỏi mẫu\n  questions:\n    - {kb_question}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("content", "check", env={"CONTENT_DIR": str(broken)})
+    assert result.returncode == 1
+    assert f"{path}:5: 'thieu-cau-hoi': questions phải là danh sách" in result.stdout
+    assert f"{path}:10: câu hỏi '{kb_question}' cũng là câu hỏi mẫu của mục bhyt-thu-tuc" in result.stdout
+    refused = run_cli("chat", env={"CONTENT_DIR": str(broken)}, stdin="xin chào\n")
+    assert refused.returncode == 1 and "thieu-cau-hoi" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_known_out_of_scope_question_is_declined_with_where_to_ask(tmp_path: Path):
+    result = run_cli("chat", stdin="mua nhà ở xã hội cần điều kiện gì\n", env=db_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "«Nhà ở xã hội» không thuộc phạm vi" in result.stdout and "Sở Xây dựng" in result.stdout
+    assert "Ai được hỗ trợ xây" not in result.stdout  # not the nhà Đại đoàn kết answer
