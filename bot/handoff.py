@@ -321,8 +321,10 @@ class Handoff:
             text = f"{intro}\n\n{text}"
         options = (Option(self.say("handoff_button_answer"), f"{PREFIX}:r:{ticket}"),
                    Option(self.say("handoff_button_done"), f"{PREFIX}:d:{ticket}"))
-        # The resident's photo goes along when it is a file id of the staff chat's own channel.
-        photo = found.photo if self.staff_chat and found.channel == self.staff_chat[0] else None
+        # The resident's photo goes along: a file id of the staff chat's own channel, or a link
+        # (Zalo sends links, which Telegram fetches itself).
+        photo = found.photo if found.photo and self.staff_chat and (
+            found.channel == self.staff_chat[0] or found.photo.startswith(("https://", "http://"))) else None
         return await self._to_staff(ticket, Reply(text, options=options, photo=photo))
 
     async def _to_staff(self, ticket: int, reply: Reply) -> bool:

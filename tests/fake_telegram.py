@@ -459,11 +459,12 @@ class FakeTelegram:
         return self._message_json(message)
 
     async def _api_sendphoto(self, params: dict) -> dict:
-        """A photo by file id: only ids this server handed out are known (as on Telegram, where a
-        file id works for the bot that received it)."""
+        """A photo by file id or link: only ids this server handed out are known (as on Telegram,
+        where a file id works for the bot that received it); a link is accepted, not fetched."""
         chat_id = _chat_id(params)
         photo = params.get("photo")
-        if not isinstance(photo, str) or photo not in self._file_ids:
+        is_link = isinstance(photo, str) and photo.startswith(("https://", "http://"))
+        if not isinstance(photo, str) or (photo not in self._file_ids and not is_link):
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
         self._check_limits(chat_id)
         caption = str(params.get("caption") or "")

@@ -206,8 +206,8 @@ async def test_updates_are_read_whatever_they_carry(fake: FakeZalo):
     assert (first.chat_kind, first.chat_id, first.user_id, first.display_name, first.text, first.addressed) == (
         "group", "g1", "u7", "Tư", "hỏi về bhyt", True)
     assert second.text == "/dangky phan-rang"
-    assert [(i.kind, i.media_type) for i in echo.seen if i.chat_id == "u1"] == [
-        ("media", "photo"), ("media", "sticker"), ("media", "unsupported")]
+    assert [(i.kind, i.media_type, i.media_id) for i in echo.seen if i.chat_id == "u1"] == [
+        ("media", "photo", "https://example.invalid/a.jpg"), ("media", "sticker", None), ("media", "unsupported", None)]
     assert channel.stats["duplicates"] == 1 and channel.stats["unreadable"] == 1
 
 

@@ -69,15 +69,19 @@ async def service(tmp_path: Path, zalo: FakeZalo, caplog: pytest.LogCaptureFixtu
         await app.stop()
 
 
-async def say(app: App, zalo: FakeZalo, chat_id: str, text: str, **kw) -> list[SentMessage]:
-    """POST one text update to the webhook (a real HTTP request); what the bot sent back for it."""
+async def post(app: App, zalo: FakeZalo, chat_id: str, update: dict) -> list[SentMessage]:
+    """POST one update to the webhook (a real HTTP request); what the bot sent back to `chat_id` for it."""
     before = len(zalo.sent_to(chat_id))
     async with httpx.AsyncClient() as client:
-        response = await client.post(f"{app.web.url}/zalo/webhook", json=zalo.text_update(chat_id, text, **kw),
+        response = await client.post(f"{app.web.url}/zalo/webhook", json=update,
                                      headers={"X-Bot-Api-Secret-Token": SECRET})
     assert response.status_code == 200 and response.json() == {"ok": True}
     await app.channels["zalo"].drain()
     return zalo.sent_to(chat_id)[before:]
+
+
+async def say(app: App, zalo: FakeZalo, chat_id: str, text: str, **kw) -> list[SentMessage]:
+    return await post(app, zalo, chat_id, zalo.text_update(chat_id, text, **kw))
 
 
 async def settled(app: App, broadcast: int, timeout: float = 5) -> None:  # noqa: ASYNC109
@@ -291,3 +295,31 @@ async def test_a_reminder_reaches_a_zalo_group_and_da_hoan_thanh_marks_it_done(t
         assert "12 hộ" in (stored.result or "")
     finally:
         await app.stop()
+
+
+# ---------------------------------------------------------------------- a petition with a photo
+
+
+async def test_a_petition_photo_from_zalo_reaches_the_telegram_staff_chat(tmp_path: Path, zalo: FakeZalo):
+    async with FakeTelegram(token=TG_TOKEN) as telegram:
+        settings = zalo_settings(tmp_path, zalo, telegram_bot_token=TG_TOKEN, telegram_api_url=telegram.url,
+                                 telegram_staff_chat_id=STAFF_CHAT)
+        app = await start_service(settings, zalo)
+        try:
+            await say(app, zalo, "r-photo", "/gopy")
+            await say(app, zalo, "r-photo", "2")  # Môi trường, vệ sinh
+            [content_prompt] = await say(app, zalo, "r-photo", "Phan Rang")
+            assert "Phường Phan Rang" in content_prompt.text
+            [consent] = await post(app, zalo, "r-photo",
+                                   zalo.image_update("r-photo", caption="Cống ở hẻm 7 bị tắc, nước tràn ra đường."))
+            assert "Đồng ý gửi" in consent.text
+            await say(app, zalo, "r-photo", "1")
+            [row] = sqlite3.connect(settings.database_path).execute("SELECT channel, photo FROM tickets").fetchall()
+            assert row == ("zalo", "https://example.invalid/a.jpg")
+            [card] = await telegram.wait_for(lambda m: m.chat_id == int(STAFF_CHAT) and m.text.startswith("#1 ·"))
+            assert "Zalo" in card.text and "ảnh đính kèm" in card.text
+            [photo] = await telegram.wait_for_call("sendPhoto")
+            assert photo.params["photo"] == "https://example.invalid/a.jpg"
+            assert photo.params["reply_parameters"]["message_id"] == card.message_id
+        finally:
+            await app.stop()

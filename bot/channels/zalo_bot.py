@@ -141,6 +141,15 @@ class ZaloBotClient:
         return await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
 
 
+def _photo_url(message: dict[str, Any]) -> str | None:
+    """A received photo's address (Zalo sends a link, not a file id); None when there is none."""
+    for key in ("photo_url", "photo", "url"):
+        value = message.get(key)
+        if isinstance(value, str) and value.startswith(("https://", "http://")):
+            return value
+    return None
+
+
 def classify(method: str, code: int, description: str) -> DeliveryError:
     """An error answer of the Zalo Bot API → the delivery worker's DeliveryError."""
     reason = redact(f"{method}: {code} {description}".strip())
@@ -418,7 +427,8 @@ class ZaloBotChannel:
             return Inbound(**base, kind="text", text=self._strip_mention(str(text or ""), kind))
         media = EVENT_MEDIA.get(event, "unsupported")
         caption = str(message.get("caption") or "")
-        return Inbound(**base, kind="media", media_type=media, text=self._strip_mention(caption, kind))
+        return Inbound(**base, kind="media", media_type=media, text=self._strip_mention(caption, kind),
+                       media_id=_photo_url(message) if media == "photo" else None)
 
     def _strip_mention(self, text: str, kind: ChatKind) -> str:
         stripped = text
