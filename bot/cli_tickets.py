@@ -99,9 +99,8 @@ async def _rows(settings: Settings, status: str | None, kind: str | None, limit:
 
 async def cmd_tickets_list(args: argparse.Namespace, settings: Settings) -> int:
     rows = await _rows(settings, args.status, args.kind, max(1, args.limit))
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False))
+    if args.json:  # one array, like `groups list --json` and `supervision list --json`
+        print(json.dumps(rows, ensure_ascii=False))
         return 0
     if not rows:
         print("Không có mục nào.")
@@ -152,10 +151,10 @@ async def cmd_kb_gaps(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await db.close()
     groups = gaps.group(asked)[: max(1, args.limit)]
-    if args.json:
-        for g in groups:
-            print(json.dumps({"count": g.count, "handed_off": g.handed_off, "question": g.representative(),
-                              "variants": g.variants(), "last": _local(g.last, settings)}, ensure_ascii=False))
+    if args.json:  # one array, like the other listings
+        print(json.dumps([{"count": g.count, "handed_off": g.handed_off, "question": g.representative(),
+                           "variants": g.variants(), "last": _local(g.last, settings)} for g in groups],
+                         ensure_ascii=False))
         return 0
     if not groups:
         print("Chưa có câu hỏi nào bị từ chối hay chuyển cán bộ" + (" trong khoảng này." if since else "."))

@@ -46,7 +46,7 @@ async def test_kb_gaps_cli_groups_declined_and_handed_off_questions(tmp_path: Pa
     env = {"DATABASE_URL": f"sqlite:///{settings.database_path}", "CONTENT_DIR": str(CONTENT)}
     result = run_cli("kb", "gaps", "--json", env=env)
     assert result.returncode == 0, result.stderr
-    groups = [json.loads(line) for line in result.stdout.splitlines()]
+    groups = json.loads(result.stdout)
     # 4 declined wordings + the /canbo ticket; the forwarded decline (chat 700) is not counted twice
     assert (groups[0]["count"], groups[0]["handed_off"]) == (5, 2)
     assert set(groups[0]["variants"]) | {groups[0]["question"]} >= {BUS[0], BUS[1]}
