@@ -52,8 +52,8 @@ WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are
 MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
 # Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.574, 1.081, 0.587, -1.584, 0.396, -0.162, 1.639, 0.515, 1.176)
-CALIBRATED_BIAS = -3.342
+CALIBRATED_WEIGHTS = (1.541, 1.078, 0.573, -1.627, 0.379, -0.168, 1.621, 0.505, 1.17)
+CALIBRATED_BIAS = -3.209
 
 
 @dataclass(frozen=True)
