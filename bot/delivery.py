@@ -337,8 +337,9 @@ class DeliveryWorker:
         now = self.clock()
         due = self._next_due is not None and now >= self._next_due
         if now >= self._next_poll or due or (self._more and len(self._jobs) < self.batch // 2):
-            await self._refill(now)
+            # Set before the refill awaits: a notify() arriving meanwhile resets it to 0 and is kept.
             self._next_poll = now + self.poll_interval
+            await self._refill(now)
         wake = self._next_poll
         if self._next_due is not None:
             wake = min(wake, max(self._next_due, now))

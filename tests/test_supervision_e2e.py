@@ -8,6 +8,7 @@ the staff chat hears of it. A staff member enters a plan step by step in a priva
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -33,7 +34,9 @@ async def fake():
         yield fake
 
 
-async def test_reminders_reach_the_group_on_time_and_the_button_marks_done(fake: FakeTelegram, tmp_path: Path):
+async def test_reminders_reach_the_group_on_time_and_the_button_marks_done(fake: FakeTelegram, tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="bot")  # shown if it fails: when each reminder was queued and sent
     settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, telegram_bot_token=TOKEN,
                         telegram_api_url=fake.url, telegram_staff_chat_id=str(STAFF_CHAT))
     fake.chat(GROUP, "supergroup", title="Tổ dân phố 3")
