@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bot.out_of_scope import ID_PREFIX as OUTSIDE_PREFIX
 from bot.store.db import Database
 from bot.vietnamese import fold, has_diacritics, syllables
 
@@ -106,8 +107,9 @@ def group(asked: list[Asked], threshold: float = SIMILAR) -> list[Group]:
 
 async def collect(db: Database, since: float | None = None) -> list[Asked]:
     since = since or 0.0
-    rows = await db.fetchall(
-        "SELECT chat, text, asked_at FROM question_log WHERE outcome = 'declined' AND asked_at >= ?", (since,))
+    rows = await db.fetchall(  # declines on a known out-of-scope topic have their answer already
+        "SELECT chat, text, asked_at FROM question_log WHERE outcome = 'declined' AND asked_at >= ?"
+        " AND (entry_id IS NULL OR entry_id NOT LIKE ?)", (since, OUTSIDE_PREFIX + "%"))
     asked = [Asked(r["text"], r["asked_at"], "declined", r["chat"]) for r in rows]
     declined = {(a.chat, tokens(a.text)) for a in asked if a.chat is not None}
     tickets = await db.fetchall(

@@ -350,9 +350,11 @@ class KnowledgeIndex:
                 wording=wording[i],
             )
             hits.append(Hit(self.entries[i], final[i], self.model.confidence(signals), signals))
-        if ranked[0] >= self._outside_from:  # a known out-of-scope topic fits best: decline, naming it
+        if ranked[0] >= self._outside_from:  # a known out-of-scope topic fits best: decline
             inside = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
-            return Answer("decline", inside[:limit], folded, outside=self.entries[ranked[0]])
+            # named (with its advice) only when it fits as well as an answer would have to
+            named = self.entries[ranked[0]] if hits[0].confidence >= self.thresholds.answer else None
+            return Answer("decline", inside[:limit], folded, outside=named)
         hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
         return Answer(self._decide(hits), hits[:limit], folded)
 

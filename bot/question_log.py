@@ -24,8 +24,9 @@ class QuestionLog:
                 channel,
                 text[:4000],
                 answer.folded[:4000],
-                best.entry.id if best else None,
-                round(best.confidence, 4) if best else None,
+                # A known out-of-scope topic is logged as such: `kb gaps` leaves it out (already handled).
+                answer.outside.id if answer.outside else best.entry.id if best else None,
+                round(best.confidence, 4) if best and not answer.outside else None,
                 _OUTCOME[answer.decision],
                 time.time(),
             ),

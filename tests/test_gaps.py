@@ -36,12 +36,16 @@ async def test_kb_gaps_cli_groups_declined_and_handed_off_questions(tmp_path: Pa
         for n, text in enumerate(BUS + WEATHER):
             await core.dialogue.handle(Inbound("telegram", str(700 + n), str(700 + n), text=text))
         await core.dialogue.handle(Inbound("telegram", "800", "800", text="/canbo xe buýt ra sân bay mấy giờ chạy?"))
+        # A known out-of-scope topic (content/out_of_scope.yaml): declined with its advice, not a gap.
+        await core.dialogue.handle(Inbound("telegram", "900", "900", text="mua nhà ở xã hội cần điều kiện gì"))
         await core.dialogue.handle(Inbound("telegram", "700", "700", kind="option", option="hof:q"))  # forwarded
     finally:
         await core.close()
     with sqlite3.connect(settings.database_path) as db:
         outcomes = {r[0] for r in db.execute("SELECT outcome FROM question_log")}
         assert outcomes == {"declined"}, "the test needs questions the bot declines"
+        [known] = db.execute("SELECT entry_id FROM question_log WHERE text LIKE 'mua nhà ở xã hội%'").fetchall()
+        assert known[0] == "ngoai-pham-vi:nha-o-xa-hoi"
 
     env = {"DATABASE_URL": f"sqlite:///{settings.database_path}", "CONTENT_DIR": str(CONTENT)}
     result = run_cli("kb", "gaps", "--json", env=env)
@@ -51,6 +55,7 @@ async def test_kb_gaps_cli_groups_declined_and_handed_off_questions(tmp_path: Pa
     assert (groups[0]["count"], groups[0]["handed_off"]) == (5, 2)
     assert set(groups[0]["variants"]) | {groups[0]["question"]} >= {BUS[0], BUS[1]}
     assert groups[1]["count"] == 2
+    assert len(groups) == 2 and not any("nhà ở xã hội" in g["question"] for g in groups)
 
     text = run_cli("kb", "gaps", "--since", "01/01/2020", env=env)
     assert text.returncode == 0 and "5 lần" in text.stdout and "~ xe buyt ra san bay may gio chay" in text.stdout
