@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.content import Entry, Problem, item_line, line_of
+from bot.content import Entry, Problem, item_line, line_of, load_content
 
 FILE_NAME = "out_of_scope.yaml"
 ID_PREFIX = "ngoai-pham-vi:"  # entry ids of these topics in the index; never shown to residents
@@ -68,8 +68,6 @@ def check(root: Path) -> list[Problem]:
     topics, problems = load(root)
     if not topics:
         return problems
-    from bot.content import load_content  # the knowledge entries, to find shared questions
-
     known = {q.strip().lower(): e.id for e in load_content(root, strict=False).entries for q in e.questions}
     path = root / FILE_NAME
     for topic in topics:
