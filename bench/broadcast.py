@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.service import Service, check_log  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 TOKEN = "777002:BenchBroadcast_secret-VALUE"
 SCALE = 10
@@ -256,8 +256,8 @@ async def main() -> int:
         # ---- 3. queueing 100,000 recipients, RSS while the service delivers it
         more = args.big - args.recipients
         populate(service.db_path, more // 5, more - more // 5, first_group=groups + 1, first_resident=residents + 1)
-        from bot.broadcasts import Broadcasts, Target
-        from bot.localities import load_strict
+        from bot.audiences.localities import load_strict
+        from bot.broadcasts.store import Broadcasts, Target
         from bot.store.db import open_database
 
         db = await open_database(service.db_path)

@@ -1,4 +1,4 @@
-"""Fit the search's confidence model (bot.knowledge.ConfidenceModel) and print its weights.
+"""Fit the search's confidence model (bot.knowledge.index.ConfidenceModel) and print its weights.
 
 Positives: every example question of the knowledge base, searched on an index built without
 that question (so it is as new to the index as a resident's question), as typed and stripped
@@ -23,11 +23,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import out_of_scope  # noqa: E402
-from bot.content import load_content  # noqa: E402
-from bot.evaluation import strip_diacritics  # noqa: E402
-from bot.knowledge import KnowledgeIndex  # noqa: E402
-from bot.vietnamese import Analyzer  # noqa: E402
+from bot.kernel.content import load_content  # noqa: E402
+from bot.kernel.vietnamese import Analyzer  # noqa: E402
+from bot.knowledge import out_of_scope  # noqa: E402
+from bot.knowledge.evaluation import strip_diacritics  # noqa: E402
+from bot.knowledge.index import KnowledgeIndex  # noqa: E402
 
 Row = tuple[tuple[float, ...], int]
 

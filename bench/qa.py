@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.content import Entry, load_content  # noqa: E402
-from bot.core import build_index  # noqa: E402
-from bot.evaluation import evaluate, load_eval, strip_diacritics  # noqa: E402
-from bot.knowledge import KnowledgeIndex  # noqa: E402
-from bot.vietnamese import Analyzer  # noqa: E402
+from bot.app.wiring import build_index  # noqa: E402
+from bot.kernel.content import Entry, load_content  # noqa: E402
+from bot.kernel.vietnamese import Analyzer  # noqa: E402
+from bot.knowledge.evaluation import evaluate, load_eval, strip_diacritics  # noqa: E402
+from bot.knowledge.index import KnowledgeIndex  # noqa: E402
 
 
 class PlainBM25:

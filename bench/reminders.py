@@ -34,13 +34,13 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.app.wiring import build_core  # noqa: E402
+from bot.audiences.registration import GroupRecord, register_groups  # noqa: E402
 from bot.channels.base import Inbound, Reply, Sent  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.core import build_core  # noqa: E402
-from bot.delivery import DeliveryWorker, Limits  # noqa: E402
-from bot.registration import GroupRecord, register_groups  # noqa: E402
-from bot.supervision import Supervision  # noqa: E402
-from bot.supervision_io import PlanInput  # noqa: E402
+from bot.delivery.worker import DeliveryWorker, Limits  # noqa: E402
+from bot.kernel.config import Settings  # noqa: E402
+from bot.supervision.plans_io import PlanInput  # noqa: E402
+from bot.supervision.service import Supervision  # noqa: E402
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 REBUILD_LIMIT_S, TABLE_LIMIT_S = 3.0, 0.200

@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 TOKEN = "777001:BenchToken_secret-VALUE"
 FIRST_QUESTION = "quy vi nguoi ngheo la gi"

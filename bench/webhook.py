@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_zalo import FakeZalo  # noqa: E402
+from tests.fakes.zalo import FakeZalo  # noqa: E402
 
 TOKEN = "9876543210:bench-Zalo_token-SECRET"
 SECRET = "bench-webhook-secret"

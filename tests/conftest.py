@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
-from bot.content import Content, load_content
-from bot.core import build_index
-from bot.knowledge import KnowledgeIndex
+from bot.app.wiring import build_index
+from bot.kernel.config import Settings
+from bot.kernel.content import Content, load_content
+from bot.knowledge.index import KnowledgeIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"

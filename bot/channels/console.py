@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.channels.base import Inbound, Option, Reply, Sent
-from bot.markup import to_plain
+from bot.kernel.markup import to_plain
 
 
 class ConsoleChannel:

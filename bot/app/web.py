@@ -1,0 +1,169 @@
+"""One HTTP server for the service (aiohttp): the Zalo and Telegram webhooks, and /healthz.
+
+    POST /zalo/webhook       X-Bot-Api-Secret-Token must equal the Zalo channel's webhook secret
+    POST /telegram/webhook   X-Telegram-Bot-Api-Secret-Token must equal the Telegram one
+    GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
+
+A webhook is checked before its body is read: a missing secret is 401, a wrong one 403 (compared
+with hmac.compare_digest), each with one log line and nothing processed. Bodies over MAX_BODY are
+413, bodies that are not a JSON object 400; every answer is JSON. An accepted update is handed to
+its channel, which schedules it and returns at once: the platform gets its 200 before the dialogue
+runs (the reply goes out through the platform's send API, not in the webhook answer).
+
+`run` starts the server before the channels (so the first webhook calls find it listening) on
+HTTP_HOST:HTTP_PORT: always, because /healthz is useful in polling mode too. In webhook mode
+(WEBHOOK_BASE_URL set) not being able to listen stops start-up; in polling mode it is one warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.zalo_bot.channel import unwrap
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024  # 1 MB: a webhook update is a few kilobytes
+HEALTH_TIMEOUT = 2.0
+ZALO_SECRET_HEADER = "X-Bot-Api-Secret-Token"
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def derived_secret(token: str, purpose: str) -> str:
+    """A webhook secret derived from a bot token (64 hex characters: valid for Telegram and Zalo)."""
+    return hmac.new(token.encode(), f"loaphuong-webhook:{purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"ok": False, "error": message}, status=status)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """aiohttp's own errors (404, 405, 413…) as JSON too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason or "error")
+
+
+class WebServer:
+    """The aiohttp application and its listener. `channels` and `db` are read at request time."""
+
+    def __init__(self, channels: Mapping[str, Any], db: Any, host: str = "127.0.0.1", port: int = 8080, *,
+                 max_body: int = MAX_BODY) -> None:
+        self.channels = channels
+        self.db = db
+        self.host = host
+        self.port = port
+        self.max_body = max_body
+        self.rejected = 0
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body, middlewares=[_json_errors])
+        app.router.add_post("/zalo/webhook", self.zalo_webhook)
+        app.router.add_post("/telegram/webhook", self.telegram_webhook)
+        app.router.add_get("/healthz", self.healthz)
+        return app
+
+    async def start(self) -> None:
+        """Listen (port 0: any free port; `self.port` and `self.url` then say which). Raises OSError."""
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(self.application(), access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port, backlog=1024).start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self.port = port
+        self.url = f"http://{host}:{port}"
+        log.info("http: listening on %s (webhooks, /healthz)", self.url)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    # ------------------------------------------------------------------ webhooks
+
+    async def zalo_webhook(self, request: web.Request) -> web.Response:
+        return await self._webhook(request, "zalo", ZALO_SECRET_HEADER)
+
+    async def telegram_webhook(self, request: web.Request) -> web.Response:
+        return await self._webhook(request, "telegram", TELEGRAM_SECRET_HEADER)
+
+    async def _webhook(self, request: web.Request, name: str, header: str) -> web.Response:
+        channel = self.channels.get(name)
+        expected = getattr(channel, "webhook_secret", None) if channel is not None else None
+        if channel is None or not expected or not getattr(channel, "running", False):
+            self._reject(request, name, "no such webhook here (channel off or not in webhook mode)")
+            return _error(404, "not found")
+        given = request.headers.get(header)
+        if given is None:
+            self._reject(request, name, f"no {header} header")
+            return _error(401, "missing secret token")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            self._reject(request, name, f"wrong {header}")
+            return _error(403, "wrong secret token")
+        if request.content_length is not None and request.content_length > self.max_body:
+            self._reject(request, name, f"body of {request.content_length} bytes")
+            return _error(413, f"body over {self.max_body} bytes")
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._reject(request, name, "body too large")
+            return _error(413, f"body over {self.max_body} bytes")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            self._reject(request, name, "body is not JSON")
+            return _error(400, "body is not JSON")
+        if not isinstance(body, dict):
+            self._reject(request, name, "body is not a JSON object")
+            return _error(400, "body is not a JSON object")
+        if name == "zalo":
+            update = unwrap(body)
+            items = update if isinstance(update, list) else [update]
+            for item in items:
+                await channel.process_update(item)
+        else:
+            await channel.process_update(body)
+        return web.json_response({"ok": True})
+
+    def _reject(self, request: web.Request, name: str, why: str) -> None:
+        self.rejected += 1
+        log.warning("http: %s webhook from %s rejected: %s", name, request.remote, why)
+
+    # ------------------------------------------------------------------ health
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        started = time.monotonic()
+        database, pending = True, None
+        try:
+            pending = int(await asyncio.wait_for(
+                self.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"), HEALTH_TIMEOUT))
+        except Exception as exc:
+            database = False
+            log.warning("http: /healthz: database check failed: %s", exc)
+        channels = {name: bool(getattr(channel, "running", True)) for name, channel in self.channels.items()}
+        ok = database and all(channels.values())
+        body = {"ok": ok, "database": database, "channels": channels, "outbox_pending": pending,
+                "ms": round((time.monotonic() - started) * 1000, 1)}
+        return web.json_response(body, status=200 if ok else 503)

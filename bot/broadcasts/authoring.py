@@ -1,0 +1,350 @@
+"""Staff write broadcasts in a private chat with the bot.
+
+`/thongbao` → the text (typed or forwarded; the dialogue's `expect()` takes the next message) →
+audience buttons → locality buttons (whole province, or a place down the tree) → a preview with
+the recipient count → "Gửi ngay" / "Hẹn giờ" (then `dd/mm/yyyy HH:MM`, local time, in the
+future) / "Hủy". The preview stores the broadcast as a draft; the buttons name that draft's id,
+so confirming is `Broadcasts.confirm()`, which queues once however often it is pressed.
+`/huythongbao <id>` cancels a scheduled or running broadcast, `/baocao <id>` reports on one.
+
+Only staff (`Staff.is_staff`) may use any of it: others get a polite refusal and a log line.
+Callback data: `ath:<action>:<arg>`, well under Telegram's 64 bytes (locality codes ≤ 40).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.audiences.chats import Staff
+from bot.audiences.localities import Localities
+from bot.broadcasts.store import AUDIENCES, BroadcastError, Broadcasts, Report, Target
+from bot.channels.base import Inbound, Option, Reply, Sent
+from bot.conversation.dialogue import Dialogue, Turn
+from bot.kernel.messages import Messages
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ath"
+PREVIEW_CHARS = 3000  # the preview repeats the text; keep the whole reply under 4096
+MAX_TEXT_CHARS = 20_000  # delivery splits long texts; this only stops accidents
+_WHEN = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2})[:hH](\d{2})\s*$")
+
+
+@dataclass
+class _Compose:
+    text: str
+    audience: str | None = None
+
+
+class Authoring:
+    def __init__(
+        self,
+        broadcasts: Broadcasts,
+        tree: Localities,
+        say: Messages,
+        staff: Staff,
+        tz: ZoneInfo,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.broadcasts = broadcasts
+        self.tree = tree
+        self.say = say
+        self.staff = staff
+        self.tz = tz
+        self.clock = clock
+        self._composing: dict[tuple[str, str], _Compose] = {}
+        self._dialogue: Dialogue | None = None
+
+    def install(self, dialogue: Dialogue) -> None:
+        self._dialogue = dialogue
+        dialogue.commands.update({
+            "thongbao": self.cmd_thongbao,
+            "huythongbao": self.cmd_huythongbao,
+            "baocao": self.cmd_baocao,
+        })
+        dialogue.options[PREFIX] = self.on_option
+
+    # ------------------------------------------------------------------ gatekeeping
+
+    async def _refused(self, turn: Turn, what: str) -> list[Reply] | None:
+        """None when the sender is staff in a private chat; otherwise the polite answer."""
+        inbound = turn.inbound
+        if not await self.staff.is_staff(inbound.channel, inbound.user_id):
+            log.warning("staff command %s refused: %s user %s (%s) in chat %s is not staff", what,
+                        inbound.channel, inbound.user_id, inbound.display_name or "?", inbound.chat_id)
+            return [Reply(self.say("staff_only"))]
+        if inbound.chat_kind != "private":
+            return [Reply(self.say("staff_private_only"))]
+        return None
+
+    # ------------------------------------------------------------------ /thongbao
+
+    async def cmd_thongbao(self, turn: Turn) -> list[Reply]:
+        refused = await self._refused(turn, "/thongbao")
+        if refused is not None:
+            return refused
+        inbound = turn.inbound
+        self._composing.pop(_key(inbound), None)
+        if turn.args:  # "/thongbao <text>": the text came with the command
+            return await self._got_text(Turn(inbound, turn.chat), turn.args)
+        self._expect(inbound, self._on_text)
+        return [Reply(self.say("compose_prompt"))]
+
+    async def _on_text(self, turn: Turn) -> list[Reply]:
+        return await self._got_text(turn, turn.inbound.text)
+
+    async def _got_text(self, turn: Turn, text: str) -> list[Reply]:
+        text = text.strip()
+        if not text:
+            self._expect(turn.inbound, self._on_text)
+            return [Reply(self.say("compose_empty"))]
+        if len(text) > MAX_TEXT_CHARS:
+            self._expect(turn.inbound, self._on_text)
+            return [Reply(self.say("compose_too_long", limit=MAX_TEXT_CHARS))]
+        self._composing[_key(turn.inbound)] = _Compose(text)
+        options = tuple(Option(self.say(f"audience_{a}"), f"{PREFIX}:a:{a}") for a in AUDIENCES)
+        return [Reply(self.say("compose_audience"), options=(*options, self._cancel_button("")))]
+
+    # ------------------------------------------------------------------ buttons
+
+    async def on_option(self, turn: Turn) -> list[Reply]:
+        refused = await self._refused(turn, f"option {PREFIX}:{turn.args[:40]}")
+        if refused is not None:
+            return refused
+        action, _, arg = turn.args.partition(":")
+        handler = {
+            "a": self._pick_audience,
+            "n": self._browse,
+            "l": self._pick_locality,
+            "ok": self._send_now,
+            "at": self._ask_time,
+            "x": self._discard,
+        }.get(action)
+        if handler is None:
+            return [Reply(self.say("stale_option"))]
+        return await handler(turn, arg)
+
+    async def _pick_audience(self, turn: Turn, audience: str) -> list[Reply]:
+        draft = self._composing.get(_key(turn.inbound))
+        if draft is None or audience not in AUDIENCES:
+            return [Reply(self.say("compose_stale"))]
+        draft.audience = audience
+        return [self._locality_reply(None)]
+
+    async def _browse(self, turn: Turn, code: str) -> list[Reply]:
+        if _key(turn.inbound) not in self._composing or (code and code not in self.tree):
+            return [Reply(self.say("compose_stale"))]
+        return [self._locality_reply(code or None)]
+
+    def _locality_reply(self, code: str | None) -> Reply:
+        """'Everywhere' (at the top), this place (below it), and one level of the tree."""
+        options: list[Option] = []
+        if code is None:
+            options.append(Option(self.say("compose_everywhere"), f"{PREFIX}:l:*"))
+            roots = self.tree.roots()
+            level = self.tree.children(roots[0].code) if len(roots) == 1 else roots
+        else:
+            node = self.tree.get(code)
+            assert node is not None
+            options.append(Option(self.say("locality_pick_this", place=node.name), f"{PREFIX}:l:{code}"))
+            level = self.tree.children(code)
+        for item in level:
+            if self.tree.children(item.code):
+                options.append(Option(f"{item.name} ›", f"{PREFIX}:n:{item.code}"))
+            else:
+                options.append(Option(item.name, f"{PREFIX}:l:{item.code}"))
+        if code is not None:
+            node = self.tree.get(code)
+            parent = node.parent if node is not None else None
+            roots = self.tree.roots()
+            top = len(roots) == 1 and parent == roots[0].code
+            options.append(Option(self.say("locality_up"), f"{PREFIX}:n:{'' if top or not parent else parent}"))
+        options.append(self._cancel_button(""))
+        return Reply(self.say("compose_locality"), options=tuple(options))
+
+    async def _pick_locality(self, turn: Turn, code: str) -> list[Reply]:
+        inbound = turn.inbound
+        draft = self._composing.get(_key(inbound))
+        if draft is None or draft.audience is None:
+            return [Reply(self.say("compose_stale"))]
+        locality = None if code == "*" else code
+        if locality is not None and locality not in self.tree:
+            return [Reply(self.say("compose_stale"))]
+        target = Target(draft.audience, locality)
+        try:
+            count = await self.broadcasts.count(target)
+            broadcast = await self.broadcasts.create(
+                draft.text, target, created_by=f"{inbound.channel}:{inbound.user_id}", confirm=False,
+            )
+        except BroadcastError as exc:
+            log.info("compose refused for %s %s: %s", inbound.channel, inbound.user_id, exc)
+            return [Reply(self.say("compose_stale"))]
+        self._composing.pop(_key(inbound), None)
+        shown = draft.text if len(draft.text) <= PREVIEW_CHARS else draft.text[:PREVIEW_CHARS].rstrip() + " …"
+        text = self.say("compose_preview", text=shown, audience=self.say(f"audience_{draft.audience}"),
+                        place=self._place(locality), count=count, id=broadcast)
+        if count == 0:
+            text += "\n\n" + self.say("compose_no_recipients")
+        options = (
+            Option(self.say("compose_send_now"), f"{PREFIX}:ok:{broadcast}"),
+            Option(self.say("compose_schedule"), f"{PREFIX}:at:{broadcast}"),
+            self._cancel_button(str(broadcast)),
+        )
+        return [Reply(text, options=options)]
+
+    async def _send_now(self, turn: Turn, arg: str) -> list[Reply]:
+        if not arg.isdigit():
+            return [Reply(self.say("stale_option"))]
+        # "now" is when the button was pressed, not when the preview was made
+        return await self._confirm(turn, int(arg), None)
+
+    async def _confirm(self, turn: Turn, broadcast: int, when: float | None) -> list[Reply]:
+        inbound = turn.inbound
+        total = await self.broadcasts.queue_draft(broadcast, self.clock() if when is None else when,
+                                                  notify=(inbound.channel, inbound.chat_id))
+        if total is None:
+            status = await self.broadcasts.status(broadcast)
+            if status is None:
+                return [Reply(self.say("stale_option"))]
+            if status == "cancelled":
+                return [Reply(self.say("compose_was_cancelled", id=broadcast))]
+            return [Reply(self.say("compose_already", id=broadcast))]
+        log.info("broadcast %d confirmed by %s %s: %d recipients", broadcast, inbound.channel, inbound.user_id,
+                 total)
+
+        async def remember(sent: Sent) -> None:  # this message becomes the progress line (bot/progress.py)
+            if sent.message_ids:
+                await self.broadcasts.set_notify_message(broadcast, sent.message_ids[-1])
+
+        if when is None:
+            return [Reply(self.say("compose_queued", id=broadcast, count=total), on_sent=remember)]
+        return [Reply(self.say("compose_scheduled", id=broadcast, count=total, when=self._local(when)),
+                      on_sent=remember)]
+
+    async def _ask_time(self, turn: Turn, arg: str) -> list[Reply]:
+        if not arg.isdigit():
+            return [Reply(self.say("stale_option"))]
+        broadcast = int(arg)
+        if await self.broadcasts.status(broadcast) != "draft":
+            return [Reply(self.say("compose_already", id=broadcast))]
+
+        async def on_time(next_turn: Turn) -> list[Reply]:
+            return await self._got_time(next_turn, broadcast)
+
+        self._expect(turn.inbound, on_time)
+        return [Reply(self.say("schedule_prompt", example=self._example()))]
+
+    async def _got_time(self, turn: Turn, broadcast: int) -> list[Reply]:
+        value = turn.inbound.text.strip()
+
+        async def again(next_turn: Turn) -> list[Reply]:
+            return await self._got_time(next_turn, broadcast)
+
+        when = self.parse_local(value)
+        if when is None:
+            self._expect(turn.inbound, again)
+            return [Reply(self.say("schedule_invalid", value=value[:40], example=self._example()))]
+        if when <= self.clock():
+            self._expect(turn.inbound, again)
+            return [Reply(self.say("schedule_past", when=self._local(when), example=self._example()))]
+        return await self._confirm(turn, broadcast, when)
+
+    async def _discard(self, turn: Turn, arg: str) -> list[Reply]:
+        self._composing.pop(_key(turn.inbound), None)
+        if arg.isdigit():
+            broadcast = int(arg)
+            if not await self.broadcasts.discard_draft(broadcast):
+                status = await self.broadcasts.status(broadcast)
+                if status in ("queued", "sending", "done"):
+                    return [Reply(self.say("compose_discard_too_late", id=broadcast))]
+        return [Reply(self.say("compose_cancelled"))]
+
+    def _cancel_button(self, arg: str) -> Option:
+        return Option(self.say("compose_cancel"), f"{PREFIX}:x:{arg}")
+
+    # ------------------------------------------------------------------ /huythongbao, /baocao
+
+    async def cmd_huythongbao(self, turn: Turn) -> list[Reply]:
+        refused = await self._refused(turn, "/huythongbao")
+        if refused is not None:
+            return refused
+        broadcast = _id_arg(turn.args)
+        if broadcast is None:
+            return [Reply(self.say("huythongbao_usage"))]
+        dropped = await self.broadcasts.cancel(broadcast)
+        if dropped is None:
+            return [Reply(self.say("huythongbao_failed", id=broadcast))]
+        log.info("broadcast %d cancelled by %s %s", broadcast, turn.inbound.channel, turn.inbound.user_id)
+        return [Reply(self.say("huythongbao_done", id=broadcast, dropped=dropped))]
+
+    async def cmd_baocao(self, turn: Turn) -> list[Reply]:
+        refused = await self._refused(turn, "/baocao")
+        if refused is not None:
+            return refused
+        broadcast = _id_arg(turn.args)
+        if broadcast is None:
+            return [Reply(self.say("baocao_usage"))]
+        report = await self.broadcasts.report(broadcast)
+        if report is None:
+            return [Reply(self.say("baocao_missing", id=broadcast))]
+        return [Reply(self.report_text(report))]
+
+    def report_text(self, report: Report) -> str:
+        failed = report.failed
+        failed_text = (", ".join(f"{reason}: {n}" for reason, n in sorted(failed.items()))
+                       if failed else "0")
+        text = self.say(
+            "baocao", id=report.id, title=report.title or "", status=self.say(f"status_{report.status}"),
+            total=report.total, sent=report.sent, pending=report.pending, failed=sum(failed.values()),
+            failed_reasons=failed_text, acknowledged=report.acknowledged, when=self._local(report.send_at),
+        )
+        places = [(code, counts) for code, counts in sorted(report.by_locality.items()) if counts["total"]]
+        if len(places) > 1:
+            lines = [self.say("baocao_place", place=self._place(code or None) if code else "—", **counts)
+                     for code, counts in places[:30]]
+            text += "\n\n" + self.say("baocao_by_place") + "\n" + "\n".join(lines)
+        return text
+
+    # ------------------------------------------------------------------ helpers
+
+    def parse_local(self, value: str) -> float | None:
+        """`dd/mm/yyyy HH:MM` in local time, as epoch seconds; None if it is not a real time."""
+        match = _WHEN.match(value)
+        if match is None:
+            return None
+        day, month, year, hour, minute = (int(g) for g in match.groups())
+        try:
+            return datetime(year, month, day, hour, minute, tzinfo=self.tz).timestamp()
+        except ValueError:
+            return None
+
+    def _local(self, epoch: float) -> str:
+        return datetime.fromtimestamp(epoch, self.tz).strftime("%d/%m/%Y %H:%M")
+
+    def _example(self) -> str:
+        tomorrow = datetime.fromtimestamp(self.clock() + 86_400, self.tz)
+        return tomorrow.strftime("%d/%m/%Y") + " 08:00"
+
+    def _place(self, code: str | None) -> str:
+        if code is None:
+            return self.say("compose_everywhere")
+        return self.tree.full_name(code) if code in self.tree else code
+
+    def _expect(self, inbound: Inbound, handler: Callable) -> None:
+        assert self._dialogue is not None, "Authoring.install() was not called"
+        self._dialogue.expect(inbound, handler)
+
+
+def _key(inbound: Inbound) -> tuple[str, str]:
+    return (inbound.channel, inbound.user_id)
+
+
+def _id_arg(args: str) -> int | None:
+    value = args.strip().lstrip("#")
+    return int(value) if value.isdigit() and len(value) < 12 else None

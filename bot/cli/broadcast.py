@@ -1,0 +1,279 @@
+"""Operator commands for broadcasts: `broadcast send/show/list/cancel`.
+
+They only read and write the SQLite file, so they work whether or not the service runs; the
+running service's delivery worker polls the outbox and starts sending within about a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.audiences.localities import Localities, load_strict
+from bot.broadcasts.store import (
+    BroadcastError,
+    Broadcasts,
+    Report,
+    Target,
+    parse_audience,
+    parse_time,
+    read_announcement,
+)
+from bot.cli.audience import CHANNELS, resolve_locality
+from bot.kernel.config import Settings
+
+PAST_SLACK = 60.0  # --at a little in the past means "now"; more is a mistake
+STATUS_NAMES = {"draft": "nháp", "queued": "chờ gửi", "sending": "đang gửi", "done": "đã xong",
+                "cancelled": "đã hủy"}
+AUDIENCE_NAMES = {"groups": "các nhóm", "residents": "người dân đăng ký", "all": "nhóm và người dân"}
+
+
+def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    bc = command("broadcast", cmd_broadcast_help, "gửi thông báo tới các nhóm và người dân; xem báo cáo")
+    bc_sub = bc.add_subparsers(dest="broadcast_command", metavar="ACTION")
+    send = bc_sub.add_parser("send", help="xếp hàng một thông báo; in ra mã số")
+    send.add_argument("--to", help="groups, residents hoặc all (có thể ghép: groups,residents)")
+    send.add_argument("--locality", help="mã địa bàn: gửi cho cả địa bàn và các địa bàn bên dưới")
+    send.add_argument("--channel", choices=CHANNELS, help="chỉ gửi qua kênh này")
+    what = send.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help="nội dung thông báo")
+    what.add_argument("--file", type=Path, help="tệp nội dung (.md, có thể có phần đầu id/title/audience/send_at)")
+    send.add_argument("--title", help="tiêu đề (in đậm ở đầu tin)")
+    send.add_argument("--at", help="thời điểm gửi, ISO 8601 (giờ địa phương nếu không ghi múi giờ)")
+    send.add_argument("--yes", action="store_true", help="không hỏi lại")
+    send.add_argument("--json", action="store_true", help='in {"id": …}')
+    send.set_defaults(func=cmd_broadcast_send, quiet_logs=True)
+    show = bc_sub.add_parser("show", help="báo cáo gửi của một thông báo")
+    show.add_argument("id", type=int)
+    show_format = show.add_mutually_exclusive_group()
+    show_format.add_argument("--json", action="store_true", help="tổng hợp, kèm by_locality (theo địa bàn)")
+    show_format.add_argument("--csv", nargs="?", const="-", metavar="FILE",
+                             help="từng người nhận, dạng CSV, ra màn hình hoặc vào FILE")
+    show.set_defaults(func=cmd_broadcast_show, quiet_logs=True)
+    lst = bc_sub.add_parser("list", help="các thông báo gần đây")
+    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--limit", type=int, default=30)
+    lst.set_defaults(func=cmd_broadcast_list, quiet_logs=True)
+    cancel = bc_sub.add_parser("cancel", help="hủy một thông báo đã hẹn giờ hoặc đang gửi")
+    cancel.add_argument("id", type=int)
+    cancel.set_defaults(func=cmd_broadcast_cancel, quiet_logs=True)
+
+
+async def cmd_broadcast_help(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.main import build_parser
+
+    build_parser().parse_args(["broadcast", "--help"])
+    return 2
+
+
+def local_time(epoch: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).strftime("%d/%m/%Y %H:%M")
+
+
+async def _open(settings: Settings) -> tuple[Any, Broadcasts, Localities]:
+    from bot.store.db import open_database
+
+    tree = load_strict(settings.content_dir)
+    db = await open_database(settings.database_path)
+    return db, Broadcasts(db, tree), tree
+
+
+async def cmd_broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
+    tree = load_strict(settings.content_dir)
+    try:
+        text, title, target, send_at, source = _compose(args, settings, tree)
+    except BroadcastError as exc:
+        print(f"Lỗi: {exc}", file=sys.stderr)
+        return 2
+    db, broadcasts, _ = await _open(settings)
+    try:
+        count = await broadcasts.count(target)
+        if not args.yes:
+            _preview(text, title, target, send_at, count, settings.tz, tree)
+            if not await _confirmed():
+                print("Đã hủy, chưa gửi gì.", file=sys.stderr)
+                return 1
+        broadcast = await broadcasts.create(text, target, title=title, send_at=send_at, created_by="cli",
+                                            source=source)
+    finally:
+        await db.close()
+    if count == 0:
+        print("Lưu ý: chưa có người nhận nào phù hợp (nhóm đã đăng ký / người dân đã đồng ý nhận tin).",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps({"id": broadcast}))
+    else:
+        when = "ngay" if send_at is None else f"lúc {local_time(send_at, settings.tz)}"
+        print(f"Đã xếp hàng thông báo #{broadcast} cho {count} người nhận, gửi {when}.")
+        print(f"Xem tiến độ: python -m bot broadcast show {broadcast}")
+    return 0
+
+
+def _compose(args: argparse.Namespace, settings: Settings,
+             tree: Localities) -> tuple[str, str | None, Target, float | None, str | None]:
+    source = None
+    if args.file is not None:
+        piece = read_announcement(args.file)
+        text, title = piece.text, args.title or piece.title
+        audience, locality = args.to or piece.audience, args.locality or piece.locality
+        channel, at = args.channel or piece.channel, args.at or piece.send_at
+        source = piece.id or str(args.file)
+    else:
+        text, title, audience, locality, channel, at = (args.text, args.title, args.to, args.locality,
+                                                        args.channel, args.at)
+    if not text or not text.strip():
+        raise BroadcastError("nội dung thông báo đang trống")
+    if not audience:
+        raise BroadcastError("thiếu --to (groups, residents hoặc all)")
+    code = None
+    if locality:
+        code, error = resolve_locality(tree, locality)
+        if code is None:
+            raise BroadcastError(error)
+    if channel is not None and channel not in CHANNELS:
+        raise BroadcastError(f"kênh '{channel}' không được hỗ trợ (chọn: {', '.join(CHANNELS)})")
+    send_at = None
+    if at:
+        import time
+
+        send_at = parse_time(at, settings.tz)
+        if send_at < time.time() - PAST_SLACK:
+            raise BroadcastError(f"thời điểm {local_time(send_at, settings.tz)} đã qua")
+    return text.strip(), title, Target(parse_audience(audience), code, channel), send_at, source
+
+
+def _preview(text: str, title: str | None, target: Target, send_at: float | None, count: int, tz: ZoneInfo,
+             tree: Localities) -> None:
+    place = tree.full_name(target.locality) if target.locality else "toàn bộ"
+    lines = [
+        "── Xem trước thông báo ──",
+        f"Gửi tới: {AUDIENCE_NAMES[target.audience]} · địa bàn: {place} · kênh: {target.channel or 'tất cả'}",
+        f"Thời điểm: {'ngay' if send_at is None else local_time(send_at, tz)}",
+        f"Số người nhận: {count}",
+        "",
+    ]
+    if title:
+        lines.append(f"**{title}**")
+    lines.append(text if len(text) <= 600 else text[:600] + "…")
+    lines.append("")
+    print("\n".join(lines), file=sys.stderr)
+
+
+async def _confirmed() -> bool:
+    print("Gửi thông báo này? [c/K] ", end="", file=sys.stderr, flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    return line.strip().lower() in ("c", "co", "có", "y", "yes")
+
+
+async def cmd_broadcast_show(args: argparse.Namespace, settings: Settings) -> int:
+    db, broadcasts, tree = await _open(settings)
+    try:
+        report = await broadcasts.report(args.id)
+        rows = await broadcasts.recipients(args.id) if report is not None and args.csv else []
+    finally:
+        await db.close()
+    if report is None:
+        print(f"Không có thông báo #{args.id}.", file=sys.stderr)
+        return 1
+    if args.csv:
+        return _write_csv(args.csv, rows, settings.tz)
+    if args.json:
+        print(json.dumps(report.as_json_full(), ensure_ascii=False))
+        return 0
+    print(_render_report(report, settings.tz, tree))
+    return 0
+
+
+CSV_COLUMNS = ("channel", "chat_id", "kind", "locality", "status", "reason", "sent_at", "acknowledged")
+
+
+def _write_csv(target: str, rows: list[dict[str, Any]], tz: ZoneInfo) -> int:
+    """Per-recipient rows; sent_at in local time (dd/mm/yyyy HH:MM:SS), acknowledged 1/0."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        sent_at = datetime.fromtimestamp(r["sent_at"], tz).strftime("%d/%m/%Y %H:%M:%S") if r["sent_at"] else ""
+        writer.writerow([r["channel"], r["chat_id"], r["kind"], r["locality"] or "", r["status"], r["reason"] or "",
+                         sent_at, int(r["acknowledged"])])
+    if target == "-":
+        sys.stdout.write(out.getvalue())
+        return 0
+    try:
+        Path(target).write_text(out.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads Vietnamese right
+    except OSError as exc:
+        print(f"Không ghi được tệp {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"Đã ghi {len(rows)} dòng vào {target}.", file=sys.stderr)
+    return 0
+
+
+def _render_report(report: Report, tz: ZoneInfo, tree: Localities) -> str:
+    place = tree.full_name(report.locality) if report.locality else "toàn bộ"
+    failed = sum(report.failed.values())
+    heading = f"Thông báo #{report.id}" + (f": {report.title}" if report.title else "")
+    lines = [
+        f"{heading} — {STATUS_NAMES.get(report.status, report.status)}",
+        f"Gửi tới: {AUDIENCE_NAMES.get(report.audience, report.audience)} · địa bàn: {place}"
+        f" · kênh: {report.channel or 'tất cả'} · thời điểm: {local_time(report.send_at, tz)}",
+        f"Tổng {report.total} · đã gửi {report.sent} · đang chờ {report.pending} · lỗi {failed}"
+        f" · nhóm đã xác nhận \"Đã nhận\": {report.acknowledged}",
+    ]
+    if report.failed:
+        lines.append("Lỗi theo lý do:")
+        lines += [f"  {n:>6}  {reason}" for reason, n in sorted(report.failed.items(), key=lambda kv: -kv[1])]
+    if report.by_locality:
+        lines.append("Theo địa bàn:")
+        for code, c in sorted(report.by_locality.items(), key=lambda kv: tree.full_name(kv[0]) if kv[0] else "~"):
+            name = tree.full_name(code) if code else "(chưa rõ địa bàn)"
+            lines.append(f"  {name}: gửi {c['sent']}/{c['total']}, chờ {c['pending']}, lỗi {c['failed']},"
+                         f" đã nhận {c['acknowledged']}")
+    return "\n".join(lines)
+
+
+async def cmd_broadcast_list(args: argparse.Namespace, settings: Settings) -> int:
+    db, broadcasts, _ = await _open(settings)
+    try:
+        rows = await broadcasts.recent(args.limit)
+    finally:
+        await db.close()
+    if args.json:
+        out = [{"id": r["id"], "title": r["title"], "audience": r["audience"], "locality": r["locality"],
+                "channel": r["channel"], "status": r["status"], "send_at": _iso(r["send_at"], settings.tz),
+                "total": r["total"], "sent": r["sent"]} for r in rows]
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("Chưa có thông báo nào.")
+        return 0
+    for r in rows:
+        label = r["title"] or r["text"].splitlines()[0][:50]
+        print(f"#{r['id']:<5} {local_time(r['send_at'], settings.tz)}  {STATUS_NAMES.get(r['status'], r['status']):<9}"
+              f" {r['sent']:>6}/{r['total']:<6} {label}")
+    return 0
+
+
+def _iso(epoch: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).isoformat(timespec="seconds")
+
+
+async def cmd_broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    db, broadcasts, _ = await _open(settings)
+    try:
+        dropped = await broadcasts.cancel(args.id)
+    finally:
+        await db.close()
+    if dropped is None:
+        print(f"Không hủy được thông báo #{args.id} (không có, hoặc đã gửi xong / đã hủy).", file=sys.stderr)
+        return 1
+    print(f"Đã hủy thông báo #{args.id}; {dropped} tin chưa gửi sẽ không gửi nữa.")
+    return 0

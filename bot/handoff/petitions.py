@@ -1,0 +1,273 @@
+"""Residents' opinions and petitions (ý kiến, kiến nghị): `/gopy` (and the menu's "Gửi ý kiến").
+
+The flow, in a private chat: topic (buttons from content/petition_topics.yaml) → locality (typed,
+looked up with diacritics or without, close matches offered when wrong; or picked from the
+tree; the person's /diaban place offered first) → content (text, or a photo with a caption
+where the channel sends photos: its file id is kept) → the consent sentence on how the data is
+used → a ticket (`bot.handoff.service`), posted to staff like a question, and its number `#<số>`.
+`/theodoi <số>` shows status and answer to the ticket's author only. Staff: `/gopy_moi`.
+
+Callback data: `pet:<action>:<arg>` (locality codes ≤ 40 bytes keep it under 64).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.audiences.chats import Staff
+from bot.audiences.localities import Localities, Locality
+from bot.channels.base import Option, Reply
+from bot.conversation.dialogue import Dialogue, Handler, Turn
+from bot.handoff.service import MAX_TICKET_CHARS, Handoff, Ticket
+from bot.kernel.content import Problem, item_line
+from bot.kernel.messages import Messages
+
+log = logging.getLogger(__name__)
+
+PREFIX = "pet"
+FILE_NAME = "petition_topics.yaml"
+EXCERPT = 300
+LIST_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class PetitionTopic:
+    id: str
+    title: str
+
+
+@dataclass
+class _Draft:
+    topic: str | None = None
+    locality: str | None = None
+    text: str | None = None
+    photo: str | None = None
+
+
+def load_topics(root: Path) -> tuple[list[PetitionTopic], list[Problem]]:
+    path = root / FILE_NAME
+    if not path.is_file():
+        return [PetitionTopic("khac", "Việc khác")], []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        return [], [Problem(path, 1, f"không đọc được danh sách chủ đề góp ý: {exc}")]
+    if not isinstance(data, list) or not data:
+        return [], [Problem(path, 1, "cần một danh sách các mục - id:, title:")]
+    topics, problems, seen = [], [], set()
+    for number, item in enumerate(data, start=1):
+        if not isinstance(item, dict) or not str(item.get("id") or "").strip() or not str(item.get("title") or ""):
+            problems.append(Problem(path, item_line(path, number), "mỗi chủ đề góp ý cần id và title"))
+            continue
+        topic = PetitionTopic(str(item["id"]).strip(), str(item["title"]).strip())
+        if topic.id in seen or len(topic.id.encode()) > 40:
+            problems.append(Problem(path, item_line(path, number), f"id '{topic.id}' trùng hoặc dài quá 40 ký tự"))
+            continue
+        seen.add(topic.id)
+        topics.append(topic)
+    return topics, problems
+
+
+def check(root: Path) -> list[Problem]:
+    return load_topics(root)[1]
+
+
+class Petitions:
+    def __init__(self, handoff: Handoff, tree: Localities, topics: list[PetitionTopic], say: Messages,
+                 staff: Staff) -> None:
+        self.handoff = handoff
+        self.tree = tree
+        self.topics = topics
+        self.say = say
+        self.staff = staff
+        self._drafts: dict[tuple[str, str, str], _Draft] = {}
+        self._dialogue: Dialogue | None = None
+
+    def install(self, dialogue: Dialogue) -> None:
+        self._dialogue = dialogue
+        dialogue.commands.update({"gopy": self.cmd_gopy, "theodoi": self.cmd_theodoi, "gopy_moi": self.cmd_gopy_moi})
+        dialogue.options[PREFIX] = self.on_option
+        dialogue.menu_handlers["feedback"] = self.cmd_gopy
+        self.handoff.topic_title = self.topic_title  # type: ignore[method-assign]
+
+    def topic_title(self, topic_id: str) -> str:
+        return next((t.title for t in self.topics if t.id == topic_id), topic_id)
+
+    # ------------------------------------------------------------------ the flow
+
+    async def cmd_gopy(self, turn: Turn) -> list[Reply]:
+        inbound = turn.inbound
+        if inbound.chat_kind != "private":
+            return [Reply(self.say("petition_private_only"))]
+        self._drafts[_key(turn)] = _Draft()
+        options = tuple(Option(t.title, f"{PREFIX}:t:{t.id}") for t in self.topics)
+        return [Reply(self.say("petition_topic"), options=(*options, self._cancel()))]
+
+    async def on_option(self, turn: Turn) -> list[Reply]:
+        action, _, arg = turn.args.partition(":")
+        draft = self._drafts.get(_key(turn))
+        if action == "x":
+            self._drafts.pop(_key(turn), None)
+            return [Reply(self.say("petition_cancelled"))]
+        if draft is None or turn.inbound.chat_kind != "private":
+            return [Reply(self.say("petition_stale"))]
+        if action == "t" and any(t.id == arg for t in self.topics):
+            draft.topic = arg
+            return await self._ask_locality(turn)
+        if action == "n" and (not arg or arg in self.tree):
+            return [self._tree_reply(arg or None)]
+        if action == "l" and arg in self.tree and draft.topic:
+            draft.locality = arg
+            return self._ask_content(turn)
+        if action == "ok" and draft.topic and draft.locality and draft.text:
+            self._drafts.pop(_key(turn), None)
+            return await self.handoff.open_ticket(turn, "petition", draft.text, locality=draft.locality,
+                                                  topic=draft.topic, photo=draft.photo, consent=True)
+        return [Reply(self.say("petition_stale"))]
+
+    async def _ask_locality(self, turn: Turn) -> list[Reply]:
+        chat = await self.handoff.chats.get(turn.inbound.channel, turn.inbound.chat_id)
+        options: list[Option] = []
+        if chat is not None and chat.locality and chat.locality in self.tree:
+            place = self.tree.get(chat.locality)
+            assert place is not None
+            options.append(Option(self.say("locality_pick_this", place=place.name), f"{PREFIX}:l:{place.code}"))
+        options.append(Option(self.say("locality_browse"), f"{PREFIX}:n:"))
+        self._expect(turn, self._got_locality)
+        return [Reply(self.say("petition_locality"), options=tuple(options))]
+
+    async def _got_locality(self, turn: Turn) -> list[Reply]:
+        draft = self._drafts.get(_key(turn))
+        if draft is None:
+            return [Reply(self.say("petition_stale"))]
+        wanted = turn.inbound.text.strip()
+        found = self.tree.lookup(wanted) if wanted else None
+        if found is not None:
+            draft.locality = found.code
+            return self._ask_content(turn)
+        self._expect(turn, self._got_locality)
+        close = self.tree.suggest(wanted) if wanted else []
+        if close:
+            text = self.say("locality_unknown_suggest", code=wanted[:40],
+                            suggestions=", ".join(i.name for i in close))
+        else:
+            text = self.say("locality_unknown", code=wanted[:40])
+        options = tuple(Option(i.name, f"{PREFIX}:l:{i.code}") for i in close)
+        return [Reply(text + "\n" + self.say("petition_locality_retry"),
+                      options=(*options, Option(self.say("locality_browse"), f"{PREFIX}:n:")))]
+
+    def _tree_reply(self, code: str | None) -> Reply:
+        roots = self.tree.roots()
+        if code is None and len(roots) == 1:
+            code = roots[0].code
+        level: list[Locality] = self.tree.children(code) if code else roots
+        options: list[Option] = []
+        node = self.tree.get(code)
+        if node is not None:
+            options.append(Option(self.say("locality_pick_this", place=node.name), f"{PREFIX}:l:{node.code}"))
+        for item in level:
+            action = "n" if self.tree.children(item.code) else "l"
+            options.append(Option(f"{item.name} ›" if action == "n" else item.name, f"{PREFIX}:{action}:{item.code}"))
+        if node is not None and node.parent is not None:
+            options.append(Option(self.say("locality_up"), f"{PREFIX}:n:{node.parent}"))
+        return Reply(self.say("petition_locality"), options=tuple(options))
+
+    def _ask_content(self, turn: Turn) -> list[Reply]:
+        self._expect(turn, self._got_content)
+        draft = self._drafts[_key(turn)]
+        place = self.tree.full_name(draft.locality or "")
+        return [Reply(self.say("petition_content", place=place, limit=MAX_TICKET_CHARS))]
+
+    async def _got_content(self, turn: Turn) -> list[Reply]:
+        inbound = turn.inbound
+        draft = self._drafts.get(_key(turn))
+        if draft is None:
+            return [Reply(self.say("petition_stale"))]
+        if inbound.kind == "media":
+            if inbound.media_type != "photo" or not inbound.media_id:
+                self._expect(turn, self._got_content)
+                return [Reply(self.say("petition_media_unsupported"))]
+            draft.photo = inbound.media_id
+        text = inbound.text.strip()
+        if not text:
+            self._expect(turn, self._got_content)
+            return [Reply(self.say("petition_photo_received" if draft.photo else "petition_content_empty"))]
+        if len(text) > MAX_TICKET_CHARS:
+            self._expect(turn, self._got_content)
+            return [Reply(self.say("handoff_too_long", limit=MAX_TICKET_CHARS))]
+        draft.text = text
+        shown = text if len(text) <= EXCERPT else text[:EXCERPT].rstrip() + " …"
+        consent = self.say("petition_consent", topic=self.topic_title(draft.topic or ""),
+                           place=self.tree.full_name(draft.locality or ""), text=shown,
+                           photo=self.say("petition_with_photo") if draft.photo else "")
+        return [Reply(consent, options=(Option(self.say("petition_agree"), f"{PREFIX}:ok:"), self._cancel()))]
+
+    def _cancel(self) -> Option:
+        return Option(self.say("compose_cancel"), f"{PREFIX}:x:")
+
+    def _expect(self, turn: Turn, handler: Handler) -> None:
+        assert self._dialogue is not None
+        self._dialogue.expect(turn.inbound, handler)
+
+    # ------------------------------------------------------------------ following up
+
+    async def cmd_theodoi(self, turn: Turn) -> list[Reply]:
+        inbound = turn.inbound
+        if inbound.chat_kind != "private":
+            return [Reply(self.say("petition_private_only"))]
+        arg = turn.args.strip().lstrip("#")
+        tickets = self.handoff.tickets
+        if not arg:
+            mine = await tickets.list(chat=turn.chat, limit=10)
+            if not mine:
+                return [Reply(self.say("theodoi_none"))]
+            lines = [self.say("theodoi_line", id=t.id, status=self._status(t), when=self.handoff.local(t.created_at))
+                     for t in mine]
+            return [Reply(self.say("theodoi_list") + "\n" + "\n".join(lines))]
+        if not arg.isdigit():
+            return [Reply(self.say("theodoi_usage"))]
+        ticket = await tickets.get(int(arg))
+        if ticket is None or ticket.chat is None or ticket.chat != turn.chat:
+            log.warning("/theodoi %s refused for %s user %s: not the author", arg[:12], inbound.channel,
+                        inbound.user_id)
+            return [Reply(self.say("theodoi_refused", id=arg[:12]))]
+        text = self.say("theodoi_status", id=ticket.id, status=self._status(ticket),
+                        when=self.handoff.local(ticket.created_at), text=_excerpt(ticket.text))
+        if ticket.answer:
+            text += "\n\n" + self.say("theodoi_answer", answer=ticket.answer,
+                                      when=self.handoff.local(ticket.answered_at or ticket.updated_at))
+        return [Reply(text)]
+
+    def _status(self, ticket: Ticket) -> str:
+        return self.say(f"ticket_status_{ticket.status}")
+
+    async def cmd_gopy_moi(self, turn: Turn) -> list[Reply]:
+        inbound = turn.inbound
+        if not await self.staff.is_staff(inbound.channel, inbound.user_id):
+            log.warning("/gopy_moi refused: %s user %s is not staff", inbound.channel, inbound.user_id)
+            return [Reply(self.say("staff_only"))]
+        if inbound.chat_kind != "private" and not self.handoff.is_staff_chat(inbound):
+            return [Reply(self.say("staff_private_only"))]
+        waiting = await self.handoff.tickets.list(status="open", kind="petition", limit=LIST_LIMIT)
+        if not waiting:
+            return [Reply(self.say("gopy_moi_none"))]
+        lines = []
+        for t in waiting:
+            place = self.tree.get(t.locality)
+            lines.append(self.say("gopy_moi_line", id=t.id, when=self.handoff.local(t.created_at),
+                                  topic=self.topic_title(t.topic or ""), place=place.name if place else "—",
+                                  text=_excerpt(t.text, 120)))
+        return [Reply(self.say("gopy_moi_intro", count=len(waiting)) + "\n" + "\n".join(lines))]
+
+
+def _key(turn: Turn) -> tuple[str, str, str]:
+    return (turn.inbound.channel, turn.inbound.chat_id, turn.inbound.user_id)
+
+
+def _excerpt(text: str, limit: int = EXCERPT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"

@@ -1,0 +1,173 @@
+"""Learning from gaps: which questions the bot could not answer, grouped, most frequent first;
+and a staff answer turned into a draft knowledge entry.
+
+Grouping works on folded text (`bot.kernel.vietnamese.fold`: no marks, đ→d), so "Quỹ vì người nghèo ở
+đâu?" and "quy vi nguoi ngheo o dau" are one question; different wordings join a group when
+their folded syllable sets overlap enough (Dice coefficient ≥ SIMILAR). Sources: questions the
+bot declined (question_log) and questions forwarded to staff (tickets of kind "question"); a
+ticket made from a declined question is not counted twice.
+
+A draft entry is a normal knowledge file with `draft: true` in its front matter: `content check`
+validates it, the service does not serve it until staff review it and delete that line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from bot.kernel.vietnamese import fold, has_diacritics, syllables
+from bot.knowledge.out_of_scope import ID_PREFIX as OUTSIDE_PREFIX
+from bot.store.db import Database
+
+SIMILAR = 0.6
+# Words that carry no meaning for grouping (folded). Kept tiny on purpose: see DESIGN.md.
+FILLER = frozenset({"a", "oi", "nhe", "nha", "vay", "ha", "nhi", "ad", "admin", "alo", "thi", "la", "gi", "sao"})
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass
+class Asked:
+    text: str
+    at: float
+    source: str  # "declined" | "handoff"
+    chat: int | None = None
+
+
+@dataclass
+class Group:
+    tokens: frozenset[str]
+    items: list[Asked] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+    @property
+    def handed_off(self) -> int:
+        return sum(1 for i in self.items if i.source == "handoff")
+
+    @property
+    def last(self) -> float:
+        return max(i.at for i in self.items)
+
+    def representative(self) -> str:
+        """The wording asked most often; among equals, the accented one."""
+        counts = Counter(" ".join(i.text.split()) for i in self.items)
+        return max(counts, key=lambda t: (counts[t], has_diacritics(t), -len(t)))
+
+    def variants(self, limit: int = 3) -> list[str]:
+        seen, out = {self.representative()}, []
+        for item in self.items:
+            text = " ".join(item.text.split())
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+        return out[:limit]
+
+
+def tokens(text: str) -> frozenset[str]:
+    words = [w for w in syllables(fold(text)) if w not in FILLER]
+    return frozenset(words) or frozenset(syllables(fold(text)))
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return 2 * len(a & b) / (len(a) + len(b))
+
+
+def group(asked: list[Asked], threshold: float = SIMILAR) -> list[Group]:
+    """Greedy clustering, exact folded matches first; groups sorted by size, then recency."""
+    by_exact: dict[frozenset[str], Group] = {}
+    for item in sorted(asked, key=lambda i: i.at):
+        key = tokens(item.text)
+        if not key:
+            continue
+        by_exact.setdefault(key, Group(key)).items.append(item)
+    groups: list[Group] = []
+    for candidate in sorted(by_exact.values(), key=lambda g: -g.count):
+        best, score = None, 0.0
+        for g in groups:
+            s = similarity(candidate.tokens, g.tokens)
+            if s > score:
+                best, score = g, s
+        if best is not None and score >= threshold:
+            best.items.extend(candidate.items)
+        else:
+            groups.append(candidate)
+    return sorted(groups, key=lambda g: (-g.count, -g.last))
+
+
+async def collect(db: Database, since: float | None = None) -> list[Asked]:
+    since = since or 0.0
+    rows = await db.fetchall(  # declines on a known out-of-scope topic have their answer already
+        "SELECT chat, text, asked_at FROM question_log WHERE outcome = 'declined' AND asked_at >= ?"
+        " AND (entry_id IS NULL OR entry_id NOT LIKE ?)", (since, OUTSIDE_PREFIX + "%"))
+    asked = [Asked(r["text"], r["asked_at"], "declined", r["chat"]) for r in rows]
+    declined = {(a.chat, tokens(a.text)) for a in asked if a.chat is not None}
+    tickets = await db.fetchall(
+        "SELECT chat, text, created_at FROM tickets WHERE kind = 'question' AND created_at >= ?", (since,))
+    for r in tickets:
+        if r["chat"] is not None and (r["chat"], tokens(r["text"])) in declined:
+            twin = next(a for a in asked if a.chat == r["chat"] and tokens(a.text) == tokens(r["text"]))
+            twin.source = "handoff"  # the same question, forwarded: counted once
+            continue
+        asked.append(Asked(r["text"], r["created_at"], "handoff", r["chat"]))
+    return asked
+
+
+def parse_date(value: str, tz: ZoneInfo) -> float:
+    """dd/mm/yyyy or yyyy-mm-dd, local midnight, as epoch seconds. ValueError when neither."""
+    value = value.strip()
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, pattern).replace(tzinfo=tz).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(value)
+
+
+# ---------------------------------------------------------------------- draft entries
+
+
+def slug(text: str, words: int = 8) -> str:
+    return "-".join(_SLUG.sub(" ", fold(text)).split()[:words])
+
+
+def draft_entry(ticket_id: int, question: str, answer: str, when: datetime,
+                entry_id: str | None = None) -> tuple[str, str]:
+    """(id, file text) of a draft knowledge entry made from a staff answer."""
+    entry_id = entry_id or f"nhap-{ticket_id}-{slug(question)}".rstrip("-")
+    title = " ".join(question.split())
+    if len(title) > 100:
+        title = title[:100].rsplit(" ", 1)[0] + " …"
+    meta = {
+        "id": entry_id,
+        "title": title,
+        "draft": True,
+        "questions": [" ".join(question.split())],
+        "keywords": [],
+        "tags": [],
+        "source": f"Cán bộ trả lời câu hỏi #{ticket_id} ngày {when.strftime('%d/%m/%Y')}",
+        "updated": when.strftime("%Y-%m-%d"),
+    }
+    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1000).strip()
+    header = ("# BẢN NHÁP từ câu trả lời của cán bộ: xem lại nội dung, bỏ mọi thông tin cá nhân, thêm câu hỏi\n"
+              "# mẫu, từ khóa và tags; xong thì xóa dòng \"draft: true\" để trợ lý dùng mục này.\n")
+    return entry_id, f"---\n{header}{front}\n---\n{answer.strip()}\n"
+
+
+def write_draft(folder: Path, entry_id: str, text: str, *, force: bool = False) -> Path:
+    path = folder / f"{entry_id}.md"
+    if path.exists() and not force:
+        raise FileExistsError(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,529 @@
+"""The knowledge base index: BM25F over Vietnamese syllables, folded and accented, plus pairs.
+
+Each entry is indexed by field (title, example questions, keywords, body), each with a weight.
+Features are: the folded syllable ("nguoi"), the accented key ("~ngươi2"), and the folded pair
+of adjacent syllables ("nguoi_ngheo"), since Vietnamese words are mostly two syllables.
+Unaccented syllables match folded features only; syllables typed with marks add accented keys,
+so that "nhà" ranks entries about houses above those that only say "nhá" (a writer who types
+marks on most syllables is taken literally on the others too; see `_marked`).
+
+Ranking: BM25F, then the best candidates re-ordered by their closest example question
+(idf-weighted cosine) and by how likely each candidate's wording (title, example questions,
+keywords) makes the question, against the others: what tells sibling entries apart.
+The decision between answering, offering choices and declining rests on a confidence: a small
+logistic model (`ConfidenceModel`, fitted by bench/calibrate.py on the knowledge base's own
+example questions and separate out-of-scope lists) over signals
+such as whether one of the entry's key phrases (title, keywords) is in the question and how
+much of the question's information (idf-weighted, two-syllable words matched as pairs,
+politeness words counting little) the entry explains. A question about gold prices shares a
+few syllables with the knowledge base but leaves most of its weight unexplained.
+Field weights were tuned on one half of qa_eval.yaml and checked on the other half (first
+session); later changes were chosen on the knowledge base's own example questions (each left
+out in turn) and bench/data/qa_dev.yaml, never on qa_eval.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Literal
+
+from bot.kernel.content import Entry
+from bot.kernel.vietnamese import FILLERS, Analyzer, Token, fold, tone_key
+
+Decision = Literal["answer", "choices", "decline"]
+
+FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "body": 0.2}
+FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
+K1 = 2.0
+MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
+CANDIDATES = 128  # entries still scored once only common features are left
+NEUTRAL_RIVAL = 0.6  # a typical runner-up's score ratio, for judging scope in a tie
+RERANK = 12  # how many BM25F candidates the phrase similarity re-orders
+PHRASE_WEIGHT = 1.0  # its weight against the BM25F score scaled to the best one
+WORDING_WEIGHT = 1.0  # weight of the candidates' wording likelihood share (see _wording_share)
+WORDING_SMOOTHING = 0.1  # added to every feature count of an entry's wording
+WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are normalised
+MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
+REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
+# Written by `python bench/calibrate.py` (see ConfidenceModel).
+CALIBRATED_WEIGHTS = (1.541, 1.078, 0.573, -1.627, 0.379, -0.168, 1.621, 0.505, 1.17)
+CALIBRATED_BIAS = -3.209
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When to answer, when to offer choices, when to decline.
+
+    The model's weights never saw tests/data/qa_eval.yaml. These cut-offs are checked on
+    bench/data/qa_dev.yaml (results are flat for `answer` between 0.30 and 0.36 there); they were
+    first chosen, in the project's first session, by reading qa_eval results, so that set is not
+    fully held out for these two numbers.
+    """
+
+    answer: float = 0.33  # confidence of the best entry needed to answer
+    choices: float = 0.28  # confidence for another candidate to be shown as a related topic
+    tie: float = 0.97  # second score / best score at or above this: a near tie, offer choices
+    filler_weight: float = 0.15  # how much a politeness/grammar word counts in coverage
+    body_weight: float = 0.6  # a word found only in the answer body explains less
+    lone_weight: float = 0.6  # a syllable matched without its neighbours ("khoán" of "chứng khoán")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the confidence is computed from, for one candidate entry."""
+
+    key_phrase: float  # share of the entry's best key phrase (title, a keyword) found in the question
+    coverage: float  # share of the question's information the entry explains
+    nearest_question: float  # idf cosine with the entry's closest title / example question
+    rival: float  # the other best candidate's score / this one's (near 1: a tie)
+    length: float  # log(1 + syllables in the question)
+    unknown: float  # share of the question's syllables the knowledge base never uses
+    question_found: float  # idf share of the entry's closest example question found in the question
+    wording: float  # the entry's share of the question's likelihood among the candidates
+
+    def vector(self) -> tuple[float, ...]:
+        return (self.key_phrase, self.coverage, self.nearest_question, self.rival, self.length,
+                self.unknown, self.key_phrase * self.coverage, self.question_found, self.wording)
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """Logistic model over `Signals`. The shipped weights come from `python bench/calibrate.py`,
+    fitted on the knowledge base's own example questions (each left out of the index in turn)
+    and bench/data/calibration_out_of_scope.yaml, never on tests/data/qa_eval.yaml."""
+
+    weights: tuple[float, ...] = CALIBRATED_WEIGHTS
+    bias: float = CALIBRATED_BIAS
+
+    def confidence(self, signals: Signals) -> float:
+        z = self.bias + sum(w * x for w, x in zip(self.weights, signals.vector(), strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    score: float
+    confidence: float  # 0..1: how sure we are this entry answers the question
+    signals: Signals | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    decision: Decision
+    hits: tuple[Hit, ...]
+    folded: str
+    outside: Entry | None = None  # a known out-of-scope topic the question matched (declined)
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+@dataclass(slots=True)
+class _Postings:
+    docs: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    by_doc: dict[int, float] | None = None  # only for common features
+
+
+def _plain_features(tokens: Sequence[Token]) -> frozenset[str]:
+    """Folded syllables and pairs: what a key phrase is matched on."""
+    return frozenset([t.folded for t in tokens] + [f"{a.folded}_{b.folded}" for a, b in pairwise(tokens)])
+
+
+def features(tokens: Sequence[Token], accented: bool | Sequence[bool]) -> list[str]:
+    """The features of a token list (see module doc); duplicates kept for term frequency.
+
+    `accented` says, for all tokens or for each one, whether its accented key is meant.
+    """
+    out = [t.folded for t in tokens]
+    if accented is True:
+        out.extend("~" + t.accented for t in tokens)
+    elif accented is not False:
+        out.extend("~" + t.accented for t, marked in zip(tokens, accented, strict=True) if marked)
+    out.extend(f"{a.folded}_{b.folded}" for a, b in pairwise(tokens))
+    return out
+
+
+class KnowledgeIndex:
+    def __init__(
+        self,
+        entries: Iterable[Entry],
+        analyzer: Analyzer,
+        thresholds: Thresholds | None = None,
+        model: ConfidenceModel | None = None,
+        outside: Iterable[Entry] = (),
+    ) -> None:
+        """`outside`: known out-of-scope topics (bot/out_of_scope.py), indexed like entries so a
+        near miss finds its own topic; a question whose best match is one of them is declined."""
+        self.analyzer = analyzer
+        self.thresholds = thresholds or Thresholds()
+        self.model = model or ConfidenceModel()
+        self.entries: list[Entry] = list(entries)
+        self._outside_from = len(self.entries)  # entries from this position on are out-of-scope topics
+        self.entries.extend(outside)
+        self._postings: dict[str, _Postings] = {}
+        self._idf: dict[str, float] = {}
+        self._vocabulary: dict[str, str] = {}  # one-letter-deleted form -> known folded syllable
+        self._build()
+
+    # ------------------------------------------------------------------ build
+
+    def _build(self) -> None:
+        n = len(self.entries)
+        per_field: dict[str, list[dict[str, int]]] = {f: [] for f in FIELD_WEIGHTS}
+        lengths: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
+        syllable_counts: Counter[str] = Counter()
+        accented_forms: dict[str, set[str]] = defaultdict(set)
+        filler_folded = {fold(f) for f in FILLERS}
+        self._strong: list[frozenset[str]] = []
+        self._body: list[frozenset[str]] = []
+        self._wording: list[tuple[Counter[str], int]] = []  # feature counts of title, questions, keywords
+        phrase_features: list[list[frozenset[str]]] = []
+        self._key_phrases: list[list[frozenset[str]]] = []
+        for position, entry in enumerate(self.entries):
+            self._key_phrases.append([s for s in (_plain_features(self.analyzer.tokens(k))
+                                                  for k in (entry.title, *entry.keywords)) if s])
+            phrases: list[frozenset[str]] = []
+            phrase_features.append(phrases)
+            strong: set[str] = set()
+            body: set[str] = set()
+            texts = {
+                "title": [entry.title],
+                "questions": list(entry.questions),
+                "keywords": list(entry.keywords),
+                # An out-of-scope topic's body is its advice ("hỏi Bảo hiểm xã hội"): not what it is about.
+                "body": [entry.body if position < self._outside_from else ""],
+            }
+            for name, parts in texts.items():
+                counts: Counter[str] = Counter()
+                length = 0
+                target = body if name == "body" else strong
+                for part in parts:
+                    tokens = self.analyzer.tokens(part)
+                    length += len(tokens)
+                    # Accented keys only where they decide ranking (title, questions, keywords): in
+                    # long bodies they would double the index for little gain.
+                    feats = features(tokens, accented=name != "body")
+                    counts.update(feats)
+                    target.update(feats)
+                    if name != "body" and feats:
+                        phrases.append(frozenset(feats))
+                    folded = [t.folded for t in tokens]
+                    syllable_counts.update(folded)
+                    if not filler_folded.isdisjoint(folded):  # only fillers need their spellings
+                        for token in tokens:
+                            if token.folded in filler_folded:
+                                accented_forms[token.folded].add(token.accented)
+                per_field[name].append(counts)
+                lengths[name].append(length)
+            self._strong.append(frozenset(strong))
+            self._body.append(frozenset(body - strong))
+            wording: Counter[str] = Counter()
+            for name in ("title", "questions", "keywords"):
+                wording.update(per_field[name][-1])
+            self._wording.append((wording, sum(wording.values())))
+        self._wording_vocabulary = set().union(*(counts for counts, _ in self._wording))
+        averages = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in lengths.items()}
+        # One pass per entry: its fields' weighted term frequencies, saturated, appended to the
+        # postings (document frequency is then the posting length). This is most of the build.
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        scale = {name: (FIELD_WEIGHTS[name], FIELD_B[name], averages[name]) for name in per_field}
+        body_w, body_b, body_avg = scale.pop("body")
+        for i in range(n):
+            factor = body_w / (1 - body_b + body_b * (lengths["body"][i] / body_avg))
+            doc = {feature: factor * tf for feature, tf in per_field["body"][i].items()}  # the long field
+            for name, (w, b, avg) in scale.items():
+                factor = w / (1 - b + b * (lengths[name][i] / avg))
+                for feature, tf in per_field[name][i].items():
+                    doc[feature] = doc.get(feature, 0.0) + factor * tf
+            for feature, wtf in doc.items():
+                saturated = wtf * (K1 + 1) / (wtf + K1)
+                posting = postings.get(feature)
+                if posting is None:
+                    postings[feature] = ([i], [saturated])
+                else:
+                    posting[0].append(i)
+                    posting[1].append(saturated)
+        idf_of_df = [math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0 for d in range(n + 1)]
+        self._idf = {t: idf_of_df[len(d)] for t, (d, _) in postings.items()}
+        self._oov_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._postings = {f: _Postings(docs, weights) for f, (docs, weights) in postings.items()}
+        self._common_df = max(64, n // 100)
+        for p in self._postings.values():
+            if len(p.docs) > self._common_df:
+                p.by_doc = dict(zip(p.docs, p.weights, strict=True))
+        # Each title, example question and keyword as a set of features with its idf norm,
+        # for the "nearest example question" half of the ranking.
+        self._phrases: list[list[tuple[frozenset[str], float]]] = [
+            [(p, math.sqrt(sum(self._idf[f] ** 2 for f in p))) for p in phrases] for phrases in phrase_features
+        ]
+        self._question_sets: list[list[tuple[frozenset[str], float]]] = []
+        for entry in self.entries:
+            sets = []
+            for question in entry.questions:
+                plain = _plain_features(self.analyzer.tokens(question))
+                total = sum(self._idf.get(f, 0.0) for f in plain)
+                if total:
+                    sets.append((frozenset(f for f in plain if f in self._idf), total))
+            self._question_sets.append(sets)
+        # Typo repair: a folded syllable one deletion away from a known one.
+        known = sorted(syllable_counts, key=lambda s: -syllable_counts[s])
+        for syllable in known:
+            if len(syllable) >= 3:
+                for i in range(len(syllable)):
+                    self._vocabulary.setdefault(syllable[:i] + syllable[i + 1 :], syllable)
+        self._known = set(known)
+        # Unigram idf for coverage; fillers are told apart by their accented key, and a folded
+        # form counts as a filler only when no content word in the knowledge base shares it
+        # ("the" may be "thế" or "thẻ": not a filler).
+        self._uni_idf = {u: self._idf.get(u, self._oov_idf) for u in known}
+        filler_keys = {tone_key(f) for f in FILLERS}
+        self._filler_accented = filler_keys
+        self._filler_folded = {
+            fold(f) for f in FILLERS
+            if accented_forms.get(fold(f), set()) <= filler_keys
+        }
+
+    # ------------------------------------------------------------------ search
+
+    def _repair(self, token: Token) -> Token:
+        """Fix a one-letter typo in an unknown syllable ("ngheoo", "nghéo" are fine; "ngeo")."""
+        word = token.folded
+        if word in self._known or len(word) < 3 or word.isdigit():
+            return token
+        candidate = self._vocabulary.get(word)  # the typo dropped a letter
+        if candidate is None:
+            for i in range(len(word)):  # the typo added a letter, or changed one
+                candidate = self._vocabulary.get(word[:i] + word[i + 1 :])
+                if candidate is None and word[:i] + word[i + 1 :] in self._known:
+                    candidate = word[:i] + word[i + 1 :]
+                if candidate is not None:
+                    break
+        if candidate is None:
+            return token
+        return Token(candidate, token.accented)
+
+    def search(self, text: str, limit: int = 3) -> Answer:
+        text = text[:MAX_QUERY_CHARS]
+        folded = fold(text)
+        typed = self.analyzer.tokens(text)
+        tokens = [self._repair(t) for t in typed]
+        accented = self._marked(tokens)
+        feats = features(tokens, accented)
+        if not feats:
+            return Answer("decline", (), folded)
+        scores = self._bm25f(feats)
+        if not scores:
+            return Answer("decline", (), folded)
+        pool = heapq.nlargest(RERANK, scores, key=scores.__getitem__)
+        query = {f: self._idf.get(f, self._oov_idf) for f in feats}
+        query_norm = math.sqrt(sum(w * w for w in query.values()))
+        wording = self._wording_share(pool, feats)
+        final = self._rerank(pool, scores, wording, query, query_norm)
+        extra = 2 if self._outside_from < len(self.entries) else 0  # room for out-of-scope topics among them
+        ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3) + extra]
+        # A repaired typo helps find the entry but counts only half towards confidence, so an
+        # unrelated word ("bong" → "cong") does not make a question look answered.
+        weights = self._query_weights(tokens, accented)
+        weights = [(t, w * (1.0 if t == o else REPAIRED_WEIGHT)) for (t, w), o in zip(weights, typed, strict=True)]
+        plain = _plain_features(typed)
+        unknown = sum(1 for t in typed if t.folded not in self._known) / len(typed)
+        hits = []
+        for rank, i in enumerate(ranked):
+            rival = final[ranked[1]] if rank == 0 and len(ranked) > 1 else final[ranked[0]] if rank else 0.0
+            signals = Signals(
+                key_phrase=self._key_phrase(i, plain),
+                coverage=self._coverage(i, weights, accented),
+                nearest_question=self._phrase_similarity(i, query, query_norm),
+                rival=min(rival / final[i], 2.0),
+                length=math.log1p(len(typed)),
+                unknown=unknown,
+                question_found=self._question_found(i, plain),
+                wording=wording[i],
+            )
+            hits.append(Hit(self.entries[i], final[i], self.model.confidence(signals), signals))
+        if ranked[0] >= self._outside_from:  # a known out-of-scope topic fits best: decline
+            inside = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
+            # named (with its advice) only when it fits as well as an answer would have to
+            named = self.entries[ranked[0]] if hits[0].confidence >= self.thresholds.answer else None
+            return Answer("decline", inside[:limit], folded, outside=named)
+        hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
+        return Answer(self._decide(hits), hits[:limit], folded)
+
+    def _rerank(
+        self, pool: Sequence[int], scores: dict[int, float], wording: dict[int, float], query: dict[str, float],
+        norm: float,
+    ) -> dict[int, float]:
+        """The final order of the best BM25F candidates: their score scaled to the best one, plus
+        how close the question is to the entry's nearest example question, plus how likely the
+        entry's wording makes the question, against the other candidates."""
+        top = scores[pool[0]]
+        return {
+            i: scores[i] / top + PHRASE_WEIGHT * self._phrase_similarity(i, query, norm) + WORDING_WEIGHT * wording[i]
+            for i in pool
+        }
+
+    def _wording_share(self, pool: Sequence[int], feats: Sequence[str]) -> dict[int, float]:
+        """Each candidate's share of the question's likelihood under the candidates' wording.
+
+        Every entry is a bag of the features of its title, example questions and keywords
+        (additively smoothed); the question's log-likelihood under each, softened by
+        `WORDING_TEMPERATURE`, is normalised over the candidates. Among sibling entries that
+        share the topic words ("thẻ BHYT", "hộ cận nghèo"), this is what tells "ai lập danh
+        sách" apart from "được hỗ trợ bao nhiêu": the words their residents' questions use.
+        """
+        known = [f for f in feats if f in self._wording_vocabulary]
+        if not known:
+            return dict.fromkeys(pool, 1.0 / len(pool))
+        smoothing = WORDING_SMOOTHING
+        size = len(self._wording_vocabulary)
+        logs = {}
+        for i in pool:
+            counts, total = self._wording[i]
+            logs[i] = sum(math.log(counts.get(f, 0) + smoothing) for f in known) - len(known) * math.log(
+                total + smoothing * size
+            )
+        best = max(logs.values())
+        odds = {i: math.exp((v - best) / WORDING_TEMPERATURE) for i, v in logs.items()}
+        total_odds = sum(odds.values())
+        return {i: v / total_odds for i, v in odds.items()}
+
+    def _bm25f(self, feats: Sequence[str]) -> dict[int, float]:
+        """BM25F scores of the entries sharing a feature with the query.
+
+        Rare features are scored over their whole posting list; common ones (in more than
+        `_common_df` entries) only add to entries a rarer feature already found, through a
+        per-entry lookup, and only to the best `CANDIDATES` so far. On a small knowledge base
+        every feature is rare and this is exact;
+        on thousands of entries it keeps a question to a few milliseconds.
+        """
+        known = [(f, self._postings[f]) for f in dict.fromkeys(feats) if f in self._postings]
+        known.sort(key=lambda item: len(item[1].docs))
+        scores: dict[int, float] = defaultdict(float)
+        pruned = False
+        for feature, p in known:
+            idf = self._idf[feature]
+            if p.by_doc is None or not scores:
+                for doc, weight in zip(p.docs, p.weights, strict=True):
+                    scores[doc] += idf * weight
+            else:
+                if not pruned and len(scores) > CANDIDATES:
+                    keep = heapq.nlargest(CANDIDATES, scores, key=scores.__getitem__)
+                    scores = defaultdict(float, {doc: scores[doc] for doc in keep})
+                pruned = True
+                lookup = p.by_doc
+                for doc in scores:
+                    weight = lookup.get(doc)
+                    if weight is not None:
+                        scores[doc] += idf * weight
+        return scores
+
+    def _key_phrase(self, doc: int, plain: frozenset[str]) -> float:
+        """The largest share of one of the entry's key phrases (title, a keyword) in the question."""
+        return max((len(p & plain) / len(p) for p in self._key_phrases[doc]), default=0.0)
+
+    def _question_found(self, doc: int, plain: frozenset[str]) -> float:
+        """How much of the entry's closest example question (idf-weighted) the question contains."""
+        best = 0.0
+        for question, total in self._question_sets[doc]:
+            best = max(best, sum(self._idf[f] for f in question if f in plain) / total)
+        return best
+
+    def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
+        """Cosine (idf-weighted) between the query and the entry's closest title/question/keyword."""
+        best = 0.0
+        for phrase, norm in self._phrases[doc]:
+            shared = sum(query[f] ** 2 for f in phrase if f in query)
+            if shared:
+                best = max(best, shared / (query_norm * norm))
+        return best
+
+    @staticmethod
+    def _marked(tokens: Sequence[Token]) -> list[bool]:
+        """Which query syllables to match on their accented key.
+
+        A syllable typed with its marks, always. An unmarked one, or the words an abbreviation
+        stands for, only when the writer clearly types marks (most syllables carry them): then
+        "ba" really is "ba", not "bà". In a mixed message ("nhận thẻ bao hiem y te") the
+        unmarked syllables were just typed without them.
+        """
+        typed = [t for t in tokens if not t.expanded]
+        writer = bool(typed) and sum(t.accented != t.folded for t in typed) >= MARKED_WRITER * len(typed)
+        return [writer or (not t.expanded and t.accented != t.folded) for t in tokens]
+
+    def _query_weights(self, tokens: Sequence[Token], accented: Sequence[bool]) -> list[tuple[Token, float]]:
+        """Each query syllable with its weight in coverage (a repeated one counts once)."""
+        weights: list[tuple[Token, float]] = []
+        seen: set[str] = set()
+        for token, marked in zip(tokens, accented, strict=True):
+            if token.folded in seen:
+                weights.append((token, 0.0))
+                continue
+            seen.add(token.folded)
+            idf = self._uni_idf.get(token.folded, self._oov_idf)
+            filler = (
+                token.accented in self._filler_accented
+                if marked
+                else token.folded in self._filler_folded
+            )
+            weights.append((token, idf * (self.thresholds.filler_weight if filler else 1.0)))
+        return weights
+
+    def _coverage(self, doc: int, weights: list[tuple[Token, float]], accented: Sequence[bool]) -> float:
+        """The share of the query's weight that this entry explains.
+
+        A syllable counts fully when found in the title, questions or keywords, partly when
+        only in the body; less again when neither of its neighbours is found with it (most
+        Vietnamese words are two syllables, and "khoán" alone does not make "chứng khoán");
+        and for an accented query, half when it matches only without its marks ("tử" ≠ "từ").
+        """
+        total = sum(w for _, w in weights)
+        if not total:
+            return 0.0
+        strong, body = self._strong[doc], self._body[doc]
+        t = self.thresholds
+
+        def place(key: str) -> float:
+            return 1.0 if key in strong else t.body_weight if key in body else 0.0
+
+        got = 0.0
+        for i, (token, weight) in enumerate(weights):
+            if not weight:
+                continue
+            found = place(token.folded)
+            if not found:
+                continue
+            if accented[i]:
+                found = max(place("~" + token.accented), found / 2)
+            pairs = []
+            if i > 0:
+                pairs.append(f"{weights[i - 1][0].folded}_{token.folded}")
+            if i + 1 < len(weights):
+                pairs.append(f"{token.folded}_{weights[i + 1][0].folded}")
+            if pairs and not any(p in strong or p in body for p in pairs):
+                found *= t.lone_weight
+            got += weight * found
+        return got / total
+
+    def _decide(self, hits: Sequence[Hit]) -> Decision:
+        """Answer when sure; offer the near-tied candidates when the question is clearly in scope
+        but two entries fit it equally (the confidence is then lowered by the tie itself, so the
+        scope is judged as if the rival were an ordinary one); otherwise decline."""
+        t = self.thresholds
+        best = hits[0]
+        close = [h for h in hits[1:] if h.score >= t.tie * best.score]
+        if close and best.signals is not None:
+            scope = self.model.confidence(dataclasses.replace(best.signals, rival=NEUTRAL_RIVAL))
+            if scope >= t.answer:
+                return "choices"
+        if best.confidence >= t.answer and not close:
+            return "answer"
+        return "decline"

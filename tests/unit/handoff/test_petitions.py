@@ -1,0 +1,64 @@
+"""Petition topics in content, the petition flow below the channels (typed locality, text-only
+channel), and the operator's `tickets list` / `tickets export --csv`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from bot.app.wiring import build_core
+from bot.channels.base import Inbound
+from bot.handoff.petitions import check, load_topics
+from bot.kernel.config import Settings
+from tests.conftest import CONTENT, run_cli
+
+
+def test_shipped_topics_load_and_a_broken_file_is_reported(tmp_path: Path):
+    topics, problems = load_topics(CONTENT)
+    assert problems == [] and len(topics) >= 3 and len(topics) == len({t.id for t in topics})
+    (tmp_path / "petition_topics.yaml").write_text("- id: a\n  title: A\n- title: thiếu id\n", encoding="utf-8")
+    [problem] = check(tmp_path)
+    assert problem.line == 3 and "id và title" in problem.message
+
+
+async def test_petition_by_typing_on_a_text_only_channel_then_listed_and_exported(tmp_path: Path):
+    settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT)
+    core = await build_core(settings)
+
+    async def say(text: str = "", option: str | None = None) -> str:
+        inbound = Inbound("zalo", "z9", "z9", kind="option" if option else "text", text=text, option=option,
+                          display_name="Chú Năm")
+        return "\n".join(r.text for r in await core.dialogue.handle(inbound))
+
+    try:
+        assert "việc gì" in await say("/gopy")
+        assert "xã, phường nào" in await say(option="pet:t:ha-tang")
+        assert "Không tìm thấy" in await say("Phường Không Có")
+        assert "Phan Rang" in await say("phuong phan rang")  # without diacritics, found
+        assert "Xem lại ý kiến" in await say("Đèn đường hẻm 5 hỏng đã một tháng")
+        assert "#1" in await say(option="pet:ok:")
+        assert "Phiên gửi ý kiến này đã hết" in await say(option="pet:ok:")  # a second tap sends nothing more
+        assert "đang chờ trả lời" in await say("/theodoi 1")
+        assert "đang chờ trả lời" in await say("/theodoi")
+    finally:
+        await core.close()
+
+    env = {"DATABASE_URL": f"sqlite:///{settings.database_path}", "CONTENT_DIR": str(CONTENT)}
+    listed = run_cli("tickets", "list", "--status", "open", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert (row["id"], row["kind"], row["topic"], row["locality"], row["display_name"]) == (
+        1, "petition", "ha-tang", "phan-rang", "Chú Năm")
+    assert "user_id" not in row and "chat" not in row  # staff see what the ticket needs, not the ids
+    assert json.loads(run_cli("tickets", "list", "--status", "answered", "--json", env=env).stdout) == []
+    assert "#1" in run_cli("tickets", "list", env=env).stdout
+
+    exported = run_cli("tickets", "export", "--csv", env=env)
+    assert exported.returncode == 0, exported.stderr
+    [record] = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert record["text"] == "Đèn đường hẻm 5 hỏng đã một tháng" and record["status"] == "open"
+    out = tmp_path / "tickets.csv"
+    assert run_cli("tickets", "export", "--csv", "-o", str(out), env=env).returncode == 0
+    assert out.read_text(encoding="utf-8-sig").startswith("id,kind,status")

@@ -1,0 +1,53 @@
+"""Privacy below the channels: /dulieu and /xoadulieu in groups, erasing a person who never got a
+broadcast (the chats row goes entirely), and the retention purge of closed tickets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.app.wiring import build_core
+from bot.channels.base import Inbound
+from bot.kernel.config import Settings
+from tests.conftest import CONTENT
+
+DAY = 86_400.0
+
+
+def said(replies) -> str:
+    return "\n".join(r.text for r in replies)
+
+
+async def test_erasure_and_retention(tmp_path: Path):
+    settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, ticket_retention_days=30)
+    core = await build_core(settings)
+    db, handoff = core.db, core.handoff
+    assert handoff is not None and handoff.privacy is not None
+    try:
+        group = Inbound("telegram", "-100", "5", chat_kind="group", text="/dulieu")
+        assert "nhắn riêng" in said(await core.dialogue.handle(group))
+        me = Inbound("telegram", "42", "42", text="/canbo Hỏi về quỹ", display_name="Bà Sáu")
+        await core.dialogue.handle(me)
+        other = Inbound("telegram", "43", "43", text="/canbo Hỏi việc khác", display_name="Ông Bảy")
+        await core.dialogue.handle(other)
+        report = said(await core.dialogue.handle(Inbound("telegram", "42", "42", text="/dulieu")))
+        assert "Bà Sáu" in report and "#1" in report and "42" in report
+
+        chat = await db.fetchval("SELECT id FROM chats WHERE chat_id = '42'")
+        counts = await handoff.privacy.erase(chat, "telegram", "42")
+        assert counts["chat_deleted"] == 1 and counts["tickets"] == 1
+        assert await db.fetchval("SELECT COUNT(*) FROM chats WHERE id = ?", (chat,)) == 0
+        row = await db.fetchone("SELECT chat, user_id, display_name, status FROM tickets WHERE id = 1")
+        assert tuple(row) == (None, None, None, "closed")
+
+        # retention: ticket 2 (someone else's) is answered; 31 days later its personal fields go
+        await handoff.tickets.answer(2, "Đã trả lời", "telegram:77")
+        now = handoff.clock()
+        assert await handoff.privacy.purge(now + 29 * DAY) == 0
+        assert await handoff.privacy.purge(now + 31 * DAY) == 1
+        row = await db.fetchone("SELECT chat, user_id, display_name, text, answer FROM tickets WHERE id = 2")
+        assert tuple(row) == (None, None, None, "Hỏi việc khác", "Đã trả lời")
+        assert await handoff.privacy.purge(now + 40 * DAY) == 0  # once
+        assert "Ông Bảy" in said(await core.dialogue.handle(Inbound("telegram", "43", "43", text="/dulieu",
+                                                                    display_name="Ông Bảy")))
+    finally:
+        await core.close()

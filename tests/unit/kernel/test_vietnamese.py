@@ -1,0 +1,54 @@
+import unicodedata
+
+from bot.kernel.vietnamese import Analyzer, fold, has_diacritics, normalize, syllables, tone_key
+
+
+def test_fold_removes_tones_and_d_stroke():
+    assert fold("Đại đoàn kết") == "dai doan ket"
+    assert fold("ĐĐK") == "ddk"
+    assert fold("Quỹ “Vì người nghèo”") == "quy “vi nguoi ngheo”"
+
+
+def test_fold_letters_with_two_marks():
+    # ế ồ ữ ặ ở carry a vowel mark and a tone: both must go
+    assert fold("thế ồn những mặt ở") == "the on nhung mat o"
+    assert fold("Tiếng Việt") == "tieng viet"
+
+
+def test_nfd_input_is_the_same_as_nfc():
+    nfd = unicodedata.normalize("NFD", "Bảo hiểm y tế hộ cận nghèo")
+    assert normalize(nfd) == "bảo hiểm y tế hộ cận nghèo"
+    assert fold(nfd) == "bao hiem y te ho can ngheo"
+
+
+def test_tone_key_joins_both_tone_placements():
+    assert tone_key("hoà") == tone_key("hòa") == "hoa2"
+    assert tone_key("thuỷ") == tone_key("thủy")
+    assert tone_key("người") == "ngươi2"
+    assert tone_key("nhà") != tone_key("nha") != tone_key("nhá")
+
+
+def test_has_diacritics():
+    assert has_diacritics("nhà")
+    assert has_diacritics("dd đ")
+    assert not has_diacritics("nha dai doan ket")
+
+
+def test_syllables_drop_punctuation_and_emoji():
+    assert syllables("Xin chào!!! 😀 Quỹ VNN, 9,42 tỷ") == ["xin", "chào", "quỹ", "vnn", "9", "42", "tỷ"]
+    assert syllables("🙏🙏🙏") == []
+    assert syllables("") == []
+
+
+def test_abbreviations_and_teencode_expand():
+    analyzer = Analyzer({"bhyt": "bảo hiểm y tế", "ko": "không", "đđk": "đại đoàn kết", "dc": "được"})
+    folded = [t.folded for t in analyzer.tokens("BHYT ko dc ha, nha ĐĐK")]
+    assert folded == ["bao", "hiem", "y", "te", "khong", "duoc", "ha", "nha", "dai", "doan", "ket"]
+    # the unaccented key matches its accented spelling too (đđk → ddk)
+    assert [t.folded for t in analyzer.tokens("ddk")] == ["dai", "doan", "ket"]
+
+
+def test_meaning_words_are_never_dropped():
+    analyzer = Analyzer({})
+    folded = [t.folded for t in analyzer.tokens("người không được hỗ trợ")]
+    assert folded == ["nguoi", "khong", "duoc", "ho", "tro"]
