@@ -16,6 +16,7 @@ from bot.broadcasts.progress import broadcast_progress
 from bot.channels.base import Channel, DeliveryError, Inbound, Reply, Sent
 from bot.delivery.worker import DeliveryWorker, limits_from_settings
 from bot.kernel.config import Settings
+from bot.operations.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class App:
     channels: dict[str, Channel] = field(default_factory=dict)
     worker: DeliveryWorker | None = None
     web: Any = None  # bot.app.web.WebServer, set by run_service: listens before the channels start
+    metrics: Metrics = field(default_factory=Metrics)  # GET /metrics; the worker and the replies record into it
 
     async def start(self) -> None:
         if self.web is not None:
@@ -65,9 +67,10 @@ async def build_app(settings: Settings) -> App:
     core = await build_core(settings)
     app = App(core)
     app.worker = DeliveryWorker(core.db, app.channels, limits_from_settings(settings),
-                                ack_label=core.dialogue.say("ack_button"), resolve=core.broadcasts.resolve_due)
+                                ack_label=core.dialogue.say("ack_button"), resolve=core.broadcasts.resolve_due,
+                                on_pause=app.metrics.channel_paused)
     app.worker.progress = broadcast_progress(core, app.channels, app.worker)
-    handle = app.worker.interactive(core.dialogue.handle)  # replies count in the broadcast pacing
+    handle = app.metrics.timed(app.worker.interactive(core.dialogue.handle))  # replies count in the pacing
     hooks = settings.webhook_base_url  # webhooks instead of polling (bot/web.py receives them)
     if settings.telegram_bot_token:
         from bot.channels.telegram.channel import TelegramChannel
@@ -181,7 +184,7 @@ async def run_service(settings: Settings) -> int:
         )
         return 2
     app = await build_app(settings)
-    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port)
+    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

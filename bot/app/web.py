@@ -3,6 +3,7 @@
     POST /zalo/webhook       X-Bot-Api-Secret-Token must equal the Zalo channel's webhook secret
     POST /telegram/webhook   X-Telegram-Bot-Api-Secret-Token must equal the Telegram one
     GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
+    GET  /metrics            Prometheus text (bot/operations/metrics.py); keep it, like /healthz, off the internet
 
 A webhook is checked before its body is read: a missing secret is 401, a wrong one 403 (compared
 with hmac.compare_digest), each with one log line and nothing processed. Bodies over MAX_BODY are
@@ -29,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.zalo_bot.channel import unwrap
+from bot.operations.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,9 @@ class WebServer:
     """The aiohttp application and its listener. `channels` and `db` are read at request time."""
 
     def __init__(self, channels: Mapping[str, Any], db: Any, host: str = "127.0.0.1", port: int = 8080, *,
-                 max_body: int = MAX_BODY) -> None:
+                 max_body: int = MAX_BODY, metrics: Metrics | None = None) -> None:
         self.channels = channels
+        self.metrics = metrics or Metrics()
         self.db = db
         self.host = host
         self.port = port
@@ -77,6 +80,7 @@ class WebServer:
         app.router.add_post("/zalo/webhook", self.zalo_webhook)
         app.router.add_post("/telegram/webhook", self.telegram_webhook)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics_page)
         return app
 
     async def start(self) -> None:
@@ -94,7 +98,7 @@ class WebServer:
         host, port = runner.addresses[0][:2]
         self.port = port
         self.url = f"http://{host}:{port}"
-        log.info("http: listening on %s (webhooks, /healthz)", self.url)
+        log.info("http: listening on %s (webhooks, /healthz, /metrics)", self.url)
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
@@ -167,3 +171,7 @@ class WebServer:
         body = {"ok": ok, "database": database, "channels": channels, "outbox_pending": pending,
                 "ms": round((time.monotonic() - started) * 1000, 1)}
         return web.json_response(body, status=200 if ok else 503)
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        text = await self.metrics.render(self.db, self.channels)
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Lỗi cấu hình: {exc}", file=sys.stderr)
         return 2
-    logs.setup("WARNING" if args.quiet_logs else settings.log_level)
+    logs.setup("WARNING" if args.quiet_logs else settings.log_level, settings.log_format)
     logs.add_secret(settings.telegram_bot_token)
     logs.add_secret(settings.zalo_bot_token)
     try:

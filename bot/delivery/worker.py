@@ -188,6 +188,7 @@ class DeliveryWorker:
         max_attempts: int = 5,
         backoff: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0, 120.0),
         resolve: Resolver | None = None,
+        on_pause: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.db = db
         self.channels = channels  # by reference: the app may add channels after building the worker
@@ -207,6 +208,7 @@ class DeliveryWorker:
         self.progress: Any = None  # a bot.broadcasts.progress.Progress, started and stopped with the worker
         # called once when a channel stops on its quota (Zalo's 429), e.g. to tell the staff chat
         self.on_alert: Callable[[str, str], Awaitable[None]] | None = None
+        self.on_pause = on_pause  # told (channel, error kind, paused until) at each pause: bot.operations.metrics
         self._alerted: set[str] = set()  # channels stopped on quota since their last successful send
         self._next_due: float | None = None
         self.stats: dict[str, int] = {"sent": 0, "pieces": 0, "rate_limited": 0, "retried": 0, "failed": 0}
@@ -440,12 +442,16 @@ class DeliveryWorker:
             self.stats["rate_limited"] += 1
             pause = exc.retry_after if exc.retry_after is not None else 1.0
             pacer.paused_until = max(pacer.paused_until, now + pause)
+            if self.on_pause is not None:
+                self.on_pause(job.channel, exc.kind, pacer.paused_until)
             log.warning("delivery: %s rate limited; pausing that channel %.1fs", job.channel, pause)
             if exc.reason == "quota":
                 await self._alert(job.channel, "quota")
             return  # the job stays queued in memory; no attempt counted
         if exc.kind == "unauthorized":
             pacer.paused_until = max(pacer.paused_until, now + UNAUTHORIZED_PAUSE)
+            if self.on_pause is not None:
+                self.on_pause(job.channel, exc.kind, pacer.paused_until)
             log.error("delivery: %s refused our token; channel paused %ss", job.channel, UNAUTHORIZED_PAUSE)
             return
         job.attempts += 1

@@ -18,6 +18,7 @@ class ConfigError(Exception):
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "INFO"
+    log_format: str = "text"  # "json": one JSON object a line (bot/kernel/logs.py)
     handoff_remind_hours: float = 4.0  # working hours before an unanswered ticket is re-announced
     ticket_retention_days: int = 365  # closed tickets lose their personal fields after this
     rate_limit_messages: int = 20  # per person, in rate_limit_seconds
@@ -104,6 +106,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         http_host=get("HTTP_HOST") or "127.0.0.1",
         http_port=_port(get("HTTP_PORT")),
         log_level=_log_level(get("LOG_LEVEL")),
+        log_format=_log_format(get("LOG_FORMAT")),
         handoff_remind_hours=_rate("HANDOFF_REMIND_HOURS", get("HANDOFF_REMIND_HOURS"), 4),
         ticket_retention_days=int(_rate("TICKET_RETENTION_DAYS", get("TICKET_RETENTION_DAYS"), 365)),
         rate_limit_messages=int(_rate("RATE_LIMIT_MESSAGES", get("RATE_LIMIT_MESSAGES"), 20)),
@@ -204,3 +207,10 @@ def _log_level(value: str | None) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL={value!r} không hợp lệ: chọn một trong {', '.join(LOG_LEVELS)}.")
     return level
+
+
+def _log_format(value: str | None) -> str:
+    form = (value or "text").lower()
+    if form not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT={value!r} không hợp lệ: chọn text (mặc định) hoặc json.")
+    return form

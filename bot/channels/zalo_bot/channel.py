@@ -530,7 +530,7 @@ def merge_replies(replies: Iterable[Reply], limit: int = MAX_TEXT) -> list[Reply
         ):
             text = reply.text if not reply.title else f"**{reply.title}**\n\n{reply.text}"
             merged[-1] = Reply(f"{last.text.rstrip()}\n\n{text.strip()}", options=reply.options, title=last.title,
-                               channel=last.channel, chat_id=last.chat_id)
+                               channel=last.channel, chat_id=last.chat_id, on_sent=last.on_sent)
         else:
             merged.append(reply)
     return merged
