@@ -90,7 +90,7 @@ async def build_app(settings: Settings) -> App:
             webhook_secret=(settings.zalo_webhook_secret or derived_secret(settings.zalo_bot_token, "zalo"))
             if hooks else None,
             hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
-            is_command=lambda word: len(word) >= 4 and word in core.dialogue.commands,  # not "huy" ("huy động")
+            is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),  # not "huy" ("huy động")
         )
     app.worker.on_alert = _staff_alert(core, app.channels, settings)
     core.registration.is_admin = _group_admin_check(app.channels)

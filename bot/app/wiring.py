@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from bot.audiences.chats import Chats, Staff
 from bot.audiences.localities import Localities, load_strict
 from bot.audiences.registration import Registration
+from bot.broadcasts.acks import Acknowledgements
 from bot.broadcasts.authoring import Authoring
-from bot.broadcasts.group_replies import GroupReplies
 from bot.broadcasts.store import Broadcasts
+from bot.channels.base import Option
 from bot.conversation.dialogue import Dialogue
+from bot.conversation.flows import Flows
+from bot.conversation.routes import Routes
 from bot.handoff.service import Handoff, install_all
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
@@ -49,7 +52,6 @@ class Core:
     registration: Registration
     broadcasts: Broadcasts
     authoring: Authoring | None = None
-    group_replies: GroupReplies | None = None  # "đã nhận" / "đã hoàn thành" typed in a group
     handoff: Handoff | None = None  # tickets to staff, petitions, privacy, rate limit (bot/handoff.py)
     supervision: Supervision | None = None  # deadlines, reminders, escalation (bot/supervision.py)
 
@@ -65,21 +67,21 @@ async def build_core(settings: Settings) -> Core:
     db = await open_database(settings.database_path)
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
-    dialogue = Dialogue(content, index, chats, QuestionLog(db))
-    registration = Registration(db, chats, localities, dialogue.say, staff)
-    registration.install(dialogue)
+    flows = Flows()
+    dialogue = Dialogue(content, index, chats, QuestionLog(db), flows)
+    say = dialogue.say
+    registration = Registration(db, chats, localities, say, staff)
     broadcasts = Broadcasts(db, localities)
-    broadcasts.install(dialogue)
-    authoring = Authoring(broadcasts, localities, dialogue.say, staff, settings.tz)
-    authoring.install(dialogue)
-    group_replies = GroupReplies(db, dialogue)  # Zalo has no buttons: phrases stand for them
-    group_replies.install()
+    authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows)
+    for feature in (registration, Acknowledgements(broadcasts, say), authoring):
+        dialogue.include(feature.routes())
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
     core = Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts, authoring)
-    core.group_replies = group_replies
     core.handoff = install_all(db, chats, staff, localities, dialogue, settings)
+    dialogue.include(Routes(owner="handoff.offer", decline_options=(Option(say("handoff_offer_button"), "hof:q"),)))
     core.supervision = build_supervision(core)
+    dialogue.include(Routes(owner="supervision.phrases", phrases={"da hoan thanh": core.supervision.on_group_text}))
     return core

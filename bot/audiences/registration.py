@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from bot.audiences.chats import Chat, Chats, Staff, chat_from_row
 from bot.audiences.localities import Localities, Locality
 from bot.channels.base import Inbound, Option, Reply
-from bot.conversation.dialogue import Dialogue, Turn
+from bot.conversation.routes import Routes, Turn
 from bot.kernel.messages import Messages
 from bot.store.db import Database
 
@@ -50,10 +50,10 @@ class Registration:
         self.is_admin = is_admin
         self.clock = clock
 
-    def install(self, dialogue: Dialogue) -> None:
-        dialogue.commands.update({"dangky": self.cmd_dangky, "diaban": self.cmd_diaban, "huy": self.cmd_huy})
-        dialogue.options.update({"grp": self.opt_group, "sub": self.opt_subscribe})
-        dialogue.event_hooks.append(self.on_event)
+    def routes(self) -> Routes:
+        return Routes(owner="audiences.registration",
+                      commands={"dangky": self.cmd_dangky, "diaban": self.cmd_diaban, "huy": self.cmd_huy},
+                      options={"grp": self.opt_group, "sub": self.opt_subscribe}, events=(self.on_event,))
 
     # ------------------------------------------------------------------ groups
 

@@ -24,12 +24,14 @@ from zoneinfo import ZoneInfo
 from bot.audiences.chats import Staff
 from bot.audiences.localities import Localities
 from bot.broadcasts.store import AUDIENCES, BroadcastError, Broadcasts, Report, Target
-from bot.channels.base import Inbound, Option, Reply, Sent
-from bot.conversation.dialogue import Dialogue, Turn
+from bot.channels.base import Option, Reply, Sent
+from bot.conversation.flows import Flows
+from bot.conversation.routes import Routes, Turn
 from bot.kernel.messages import Messages
 
 log = logging.getLogger(__name__)
 
+OWNER = "broadcasts.authoring"
 PREFIX = "ath"
 PREVIEW_CHARS = 3000  # the preview repeats the text; keep the whole reply under 4096
 MAX_TEXT_CHARS = 20_000  # delivery splits long texts; this only stops accidents
@@ -50,25 +52,20 @@ class Authoring:
         say: Messages,
         staff: Staff,
         tz: ZoneInfo,
+        flows: Flows,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.broadcasts = broadcasts
+        self.flows = flows
         self.tree = tree
         self.say = say
         self.staff = staff
         self.tz = tz
         self.clock = clock
-        self._composing: dict[tuple[str, str], _Compose] = {}
-        self._dialogue: Dialogue | None = None
 
-    def install(self, dialogue: Dialogue) -> None:
-        self._dialogue = dialogue
-        dialogue.commands.update({
-            "thongbao": self.cmd_thongbao,
-            "huythongbao": self.cmd_huythongbao,
-            "baocao": self.cmd_baocao,
-        })
-        dialogue.options[PREFIX] = self.on_option
+    def routes(self) -> Routes:
+        return Routes(owner=OWNER, commands={"thongbao": self.cmd_thongbao, "huythongbao": self.cmd_huythongbao,
+                                             "baocao": self.cmd_baocao}, options={PREFIX: self.on_option})
 
     # ------------------------------------------------------------------ gatekeeping
 
@@ -90,10 +87,10 @@ class Authoring:
         if refused is not None:
             return refused
         inbound = turn.inbound
-        self._composing.pop(_key(inbound), None)
+        self.flows.end(OWNER, inbound)
         if turn.args:  # "/thongbao <text>": the text came with the command
             return await self._got_text(Turn(inbound, turn.chat), turn.args)
-        self._expect(inbound, self._on_text)
+        self.flows.expect(inbound, self._on_text)
         return [Reply(self.say("compose_prompt"))]
 
     async def _on_text(self, turn: Turn) -> list[Reply]:
@@ -102,12 +99,12 @@ class Authoring:
     async def _got_text(self, turn: Turn, text: str) -> list[Reply]:
         text = text.strip()
         if not text:
-            self._expect(turn.inbound, self._on_text)
+            self.flows.expect(turn.inbound, self._on_text)
             return [Reply(self.say("compose_empty"))]
         if len(text) > MAX_TEXT_CHARS:
-            self._expect(turn.inbound, self._on_text)
+            self.flows.expect(turn.inbound, self._on_text)
             return [Reply(self.say("compose_too_long", limit=MAX_TEXT_CHARS))]
-        self._composing[_key(turn.inbound)] = _Compose(text)
+        self.flows.start(OWNER, turn.inbound, _Compose(text))
         options = tuple(Option(self.say(f"audience_{a}"), f"{PREFIX}:a:{a}") for a in AUDIENCES)
         return [Reply(self.say("compose_audience"), options=(*options, self._cancel_button("")))]
 
@@ -131,14 +128,14 @@ class Authoring:
         return await handler(turn, arg)
 
     async def _pick_audience(self, turn: Turn, audience: str) -> list[Reply]:
-        draft = self._composing.get(_key(turn.inbound))
+        draft = self.flows.draft(OWNER, turn.inbound)
         if draft is None or audience not in AUDIENCES:
             return [Reply(self.say("compose_stale"))]
         draft.audience = audience
         return [self._locality_reply(None)]
 
     async def _browse(self, turn: Turn, code: str) -> list[Reply]:
-        if _key(turn.inbound) not in self._composing or (code and code not in self.tree):
+        if self.flows.draft(OWNER, turn.inbound) is None or (code and code not in self.tree):
             return [Reply(self.say("compose_stale"))]
         return [self._locality_reply(code or None)]
 
@@ -170,7 +167,7 @@ class Authoring:
 
     async def _pick_locality(self, turn: Turn, code: str) -> list[Reply]:
         inbound = turn.inbound
-        draft = self._composing.get(_key(inbound))
+        draft = self.flows.draft(OWNER, inbound)
         if draft is None or draft.audience is None:
             return [Reply(self.say("compose_stale"))]
         locality = None if code == "*" else code
@@ -185,7 +182,7 @@ class Authoring:
         except BroadcastError as exc:
             log.info("compose refused for %s %s: %s", inbound.channel, inbound.user_id, exc)
             return [Reply(self.say("compose_stale"))]
-        self._composing.pop(_key(inbound), None)
+        self.flows.end(OWNER, inbound)
         shown = draft.text if len(draft.text) <= PREVIEW_CHARS else draft.text[:PREVIEW_CHARS].rstrip() + " …"
         text = self.say("compose_preview", text=shown, audience=self.say(f"audience_{draft.audience}"),
                         place=self._place(locality), count=count, id=broadcast)
@@ -237,7 +234,7 @@ class Authoring:
         async def on_time(next_turn: Turn) -> list[Reply]:
             return await self._got_time(next_turn, broadcast)
 
-        self._expect(turn.inbound, on_time)
+        self.flows.expect(turn.inbound, on_time)
         return [Reply(self.say("schedule_prompt", example=self._example()))]
 
     async def _got_time(self, turn: Turn, broadcast: int) -> list[Reply]:
@@ -248,15 +245,15 @@ class Authoring:
 
         when = self.parse_local(value)
         if when is None:
-            self._expect(turn.inbound, again)
+            self.flows.expect(turn.inbound, again)
             return [Reply(self.say("schedule_invalid", value=value[:40], example=self._example()))]
         if when <= self.clock():
-            self._expect(turn.inbound, again)
+            self.flows.expect(turn.inbound, again)
             return [Reply(self.say("schedule_past", when=self._local(when), example=self._example()))]
         return await self._confirm(turn, broadcast, when)
 
     async def _discard(self, turn: Turn, arg: str) -> list[Reply]:
-        self._composing.pop(_key(turn.inbound), None)
+        self.flows.end(OWNER, turn.inbound)
         if arg.isdigit():
             broadcast = int(arg)
             if not await self.broadcasts.discard_draft(broadcast):
@@ -336,13 +333,6 @@ class Authoring:
             return self.say("compose_everywhere")
         return self.tree.full_name(code) if code in self.tree else code
 
-    def _expect(self, inbound: Inbound, handler: Callable) -> None:
-        assert self._dialogue is not None, "Authoring.install() was not called"
-        self._dialogue.expect(inbound, handler)
-
-
-def _key(inbound: Inbound) -> tuple[str, str]:
-    return (inbound.channel, inbound.user_id)
 
 
 def _id_arg(args: str) -> int | None:

@@ -26,9 +26,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from bot.audiences.localities import Localities
-from bot.channels.base import Reply
 from bot.kernel.content import Problem
-from bot.kernel.messages import Messages
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -383,24 +381,13 @@ class Broadcasts:
             )
             return cursor.rowcount == 1
 
-    def install(self, dialogue: Any) -> None:
-        """Plug the "Đã nhận" button (`ack:<id>`) into the dialogue."""
-        say: Messages = dialogue.say
-
-        async def on_ack(turn: Any) -> list[Reply]:
-            if not turn.args.isdigit():
-                return [Reply(say("stale_option"))]
-            inbound = turn.inbound
-            recorded = await self.acknowledge(int(turn.args), turn.chat, inbound.user_id, inbound.display_name)
-            if recorded is None:
-                return [Reply(say("stale_option"))]
-            if recorded:
-                log.info("broadcast %s acknowledged in %s chat %s by %s", turn.args, inbound.channel,
-                         inbound.chat_id, inbound.user_id)
-                return [Reply(say("ack_done", name=inbound.display_name or ""))]
-            return [Reply(say("ack_already"))]
-
-        dialogue.options[ACK_PREFIX] = on_ack
+    async def last_acknowledgeable(self, chat: int) -> int | None:
+        """The last group broadcast sent to `chat` that is acknowledged with "Đã nhận" (broadcasts
+        with their own buttons, such as supervision reminders, are not)."""
+        return await self.db.fetchval(
+            "SELECT o.broadcast FROM outbox o JOIN broadcasts b ON b.id = o.broadcast"
+            " WHERE o.chat = ? AND o.status = 'sent' AND b.audience IN ('groups', 'all') AND b.options IS NULL"
+            " ORDER BY o.sent_at DESC, o.id DESC LIMIT 1", (chat,))
 
 
 def _blank_counts() -> dict[str, int]:

@@ -1,19 +1,20 @@
 """The conversation, channel-agnostic: an `Inbound` in, a list of `Reply` out.
 
-Commands (`/start`, `/help`…) and option prefixes (`kb:`, `topic:`, `menu:`) are looked up in
-two registries, so other services (broadcasts, supervision, handoff) plug their own in
-without touching this file's flow. `expect()` lets a flow take the person's next message
-("now send the text of the announcement").
+The dialogue is a router: its own commands (`/start`, `/help`…) and options (`kb:`, `topic:`,
+`menu:`) are one `Routes` like any feature's; features (broadcasts, supervision, handoff…) add
+theirs with `include`, which refuses a clash (bot/conversation/routes.py). Multi-step flows take
+the person's next message through `Flows` (bot/conversation/flows.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from bot.audiences.chats import Chats
 from bot.channels.base import Inbound, Option, Reply
+from bot.conversation.flows import Flows
+from bot.conversation.phrases import match_phrase
+from bot.conversation.routes import Handler, Hook, Routes, RouteTable, Turn
 from bot.conversation.small_talk import small_talk
 from bot.kernel.content import Content, Entry
 from bot.kernel.messages import Messages
@@ -24,17 +25,6 @@ from bot.knowledge.question_log import QuestionLog
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Turn:
-    """One inbound with what the dialogue learnt about it."""
-
-    inbound: Inbound
-    chat: int  # row id in `chats`
-    command: str = ""  # "start" for "/start@Bot payload"
-    args: str = ""  # "payload"
-
-
-Handler = Callable[[Turn], Awaitable[list[Reply]]]
 
 
 class Dialogue:
@@ -44,24 +34,21 @@ class Dialogue:
         index: KnowledgeIndex,
         chats: Chats,
         questions: QuestionLog,
+        flows: Flows,
     ) -> None:
         self.content = content
         self.index = index
         self.chats = chats
         self.questions = questions
+        self.flows = flows
         self.say = Messages(content.messages)
-        self.commands: dict[str, Handler] = {
-            "start": self._start,
-            "menu": self._menu,
-            "help": self._help,
-            "trogiup": self._help,
-            "lienhe": self._contact,
-        }
-        self.options: dict[str, Handler] = {
-            "menu": self._menu_option,
-            "topic": self._topic,
-            "kb": self._entry_option,
-        }
+        self.routes = RouteTable()
+        self.routes.include(Routes(
+            owner="dialogue",
+            commands={"start": self._start, "menu": self._menu, "help": self._help, "trogiup": self._help,
+                      "lienhe": self._contact},
+            options={"menu": self._menu_option, "topic": self._topic, "kb": self._entry_option},
+        ))
         self.menu_items: list[tuple[str, str]] = [
             (self.say("menu_programs"), "menu:programs"),
             (self.say("menu_ask"), "menu:ask"),
@@ -69,20 +56,48 @@ class Dialogue:
             (self.say("menu_feedback"), "menu:feedback"),
             (self.say("menu_contact"), "menu:contact"),
         ]
-        self.menu_handlers: dict[str, Handler] = {
+        self._menu_defaults: dict[str, Handler] = {
             "programs": self._programs,
             "ask": self._ask_prompt,
             "news": self._news,
             "feedback": self._feedback,
             "contact": self._contact,
         }
-        self._expecting: dict[tuple[str, str, str], Handler] = {}
-        self.group_text_hooks: list[Callable[[Turn], Awaitable[list[Reply] | None]]] = []
-        # every chat, before the knowledge search (handoff follow-ups, "gặp cán bộ")
-        self.text_hooks: list[Callable[[Turn], Awaitable[list[Reply] | None]]] = []
-        # before anything is processed (rate limit): a list stops the message, None lets it through
-        self.gates: list[Callable[[Inbound], Awaitable[list[Reply] | None]]] = []
-        self.event_hooks: list[Callable[[Turn], Awaitable[list[Reply]]]] = []
+
+    def include(self, routes: Routes) -> None:
+        """Plug one feature's commands, options, phrases and hooks in (RouteClash on a clash)."""
+        self.routes.include(routes)
+
+    def has_command(self, name: str) -> bool:
+        return name in self.routes.commands
+
+    # transitional, until handoff and supervision declare Routes: the old registries, read-through
+    @property
+    def commands(self) -> dict[str, Handler]:
+        return self.routes.commands
+
+    @property
+    def options(self) -> dict[str, Handler]:
+        return self.routes.options
+
+    @property
+    def menu_handlers(self) -> dict[str, Handler]:
+        return self.routes.menu
+
+    @property
+    def group_text_hooks(self) -> list[Hook]:
+        return self.routes.group_text
+
+    @property
+    def text_hooks(self) -> list[Hook]:
+        return self.routes.text
+
+    @property
+    def gates(self) -> list:
+        return self.routes.gates
+
+    def expect(self, inbound: Inbound, handler: Handler) -> None:
+        self.flows.expect(inbound, handler)
 
     # ------------------------------------------------------------------ entry point
 
@@ -100,15 +115,17 @@ class Dialogue:
     async def _handle(self, inbound: Inbound) -> list[Reply]:
         if inbound.kind in ("joined", "left", "migrated"):
             return await self._membership(inbound)
-        for gate in self.gates if inbound.addressed else ():
+        for gate in self.routes.gates if inbound.addressed else ():
             stopped = await gate(inbound)
             if stopped is not None:
                 return stopped
         chat = await self.chats.touch(inbound)
         if not inbound.addressed:
             return []
-        if inbound.kind == "media" and _who(inbound) in self._expecting:  # a flow that takes a photo
-            return await self._expecting.pop(_who(inbound))(Turn(inbound, chat))
+        if inbound.kind == "media" and self.flows.waiting(inbound):  # a flow that takes a photo
+            step = self.flows.take(inbound)
+            if step is not None:
+                return await step(Turn(inbound, chat))
         if inbound.kind == "media":
             log.info("media (%s) from %s chat %s", inbound.media_type, inbound.channel, inbound.chat_id)
             return [Reply(self.say("media_unsupported"))]
@@ -119,29 +136,27 @@ class Dialogue:
             name, _, args = text[1:].partition(" ")
             name = name.split("@", 1)[0].lower()
             turn = Turn(inbound, chat, name, args.strip())
-            self._expecting.pop(_who(inbound), None)
-            handler = self.commands.get(name)
+            self.flows.drop_step(inbound)
+            handler = self.routes.commands.get(name)
             if handler is None:
                 log.info("unknown command /%s from %s %s", name[:32], inbound.channel, inbound.user_id)
                 return [Reply(self.say("unknown_command"))]
             return await handler(turn)
         turn = Turn(inbound, chat)
-        pending = self._expecting.pop(_who(inbound), None)
-        if pending is not None:
-            return await pending(turn)
-        for hook in self.group_text_hooks if inbound.chat_kind == "group" else ():
-            replies = await hook(turn)
-            if replies is not None:
-                return replies
-        for hook in self.text_hooks:
+        step = self.flows.take(inbound)
+        if step is not None:
+            return await step(turn)
+        hooks: list[Hook] = []
+        if inbound.chat_kind == "group":
+            phrase = match_phrase(text, self.routes.phrases)
+            if phrase is not None:
+                hooks.append(self.routes.phrases[phrase])
+            hooks += self.routes.group_text
+        for hook in (*hooks, *self.routes.text):
             replies = await hook(turn)
             if replies is not None:
                 return replies
         return await self.answer_text(turn)
-
-    def expect(self, inbound: Inbound, handler: Handler) -> None:
-        """Send this person's next message in this chat to `handler`."""
-        self._expecting[_who(inbound)] = handler
 
     async def _membership(self, inbound: Inbound) -> list[Reply]:
         if inbound.kind == "left":
@@ -156,7 +171,7 @@ class Dialogue:
             log.info("added to %s group %s (%s)", inbound.channel, inbound.chat_id, inbound.chat_title)
             replies = [Reply(self.say("group_joined"))]
         turn = Turn(inbound, 0)
-        for hook in self.event_hooks:
+        for hook in self.routes.events:
             replies = [*replies, *await hook(turn)]
         return replies
 
@@ -191,7 +206,7 @@ class Dialogue:
         """The honest "I don't know": say so, give the contact, suggest topics. For a known
         out-of-scope topic (content/out_of_scope.yaml), name it and say where to ask instead."""
         topics = tuple(Option(t.title, f"topic:{t.id}") for t in self.content.topics)
-        offer = (Option(self.say("handoff_offer_button"), "hof:q"),) if "hof" in self.options else ()
+        offer = tuple(self.routes.decline_options)
         first = self.say("decline")
         if outside is not None:
             first = self.say("decline_outside", topic=outside.title)
@@ -248,14 +263,14 @@ class Dialogue:
     async def _option(self, turn: Turn) -> list[Reply]:
         data = turn.inbound.option or ""
         prefix, _, rest = data.partition(":")
-        handler = self.options.get(prefix)
+        handler = self.routes.options.get(prefix)
         if handler is None:
             log.info("stale or unknown option %r from %s", data[:64], turn.inbound.channel)
             return [Reply(self.say("stale_option")), self.main_menu()]
         return await handler(Turn(turn.inbound, turn.chat, args=rest))
 
     async def _menu_option(self, turn: Turn) -> list[Reply]:
-        handler = self.menu_handlers.get(turn.args)
+        handler = self.routes.menu.get(turn.args) or self._menu_defaults.get(turn.args)
         return [self.main_menu()] if handler is None else await handler(turn)
 
     async def _programs(self, turn: Turn) -> list[Reply]:
@@ -296,6 +311,3 @@ class Dialogue:
         values = {k: str(org.get(k) or "—") for k in fields}
         return self.say("contact_card", **values)
 
-
-def _who(inbound: Inbound) -> tuple[str, str, str]:
-    return (inbound.channel, inbound.chat_id, inbound.user_id)

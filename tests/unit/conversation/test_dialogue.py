@@ -4,6 +4,7 @@ import pytest
 
 from bot.app.wiring import build_core
 from bot.channels.base import Inbound
+from bot.conversation.routes import Routes
 
 
 @pytest.fixture
@@ -119,6 +120,6 @@ async def test_a_failing_handler_becomes_a_polite_error(core):
     async def broken(turn):
         raise RuntimeError("boom")
 
-    core.dialogue.commands["hong"] = broken
+    core.dialogue.include(Routes(owner="test", commands={"hong": broken}))
     replies = await core.dialogue.handle(said("/hong"))
     assert replies[0].text == core.dialogue.say("error")
