@@ -118,8 +118,8 @@ def _group_admin_check(channels: dict[str, Channel]) -> Callable[[Inbound], Awai
     """Ask the inbound's channel whether its sender administers the group (no platform import here)."""
 
     async def check(inbound: Inbound) -> bool:
-        ask = getattr(channels.get(inbound.channel), "is_group_admin", None)
-        return bool(await ask(inbound.chat_id, inbound.user_id)) if ask is not None else False
+        channel = channels.get(inbound.channel)
+        return channel is not None and await channel.is_group_admin(inbound.chat_id, inbound.user_id)
 
     return check
 

@@ -1,7 +1,7 @@
-"""One HTTP server for the service (aiohttp): the Zalo and Telegram webhooks, and /healthz.
+"""One HTTP server for the service (aiohttp): the channels' webhooks, /healthz and /metrics.
 
-    POST /zalo/webhook       X-Bot-Api-Secret-Token must equal the Zalo channel's webhook secret
-    POST /telegram/webhook   X-Telegram-Bot-Api-Secret-Token must equal the Telegram one
+    POST <route.path>        each channel in webhook mode owns one `WebhookRoute` (bot/channels/base.py):
+                             /telegram/webhook, /zalo/webhook; its secret header must match
     GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
     GET  /metrics            Prometheus text (bot/operations/metrics.py); keep it, like /healthz, off the internet
 
@@ -24,20 +24,21 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from bot.channels.zalo_bot.channel import unwrap
+from bot.channels.base import Channel, WebhookRoute
 from bot.operations.metrics import CONTENT_TYPE, Metrics
+from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 MAX_BODY = 1024 * 1024  # 1 MB: a webhook update is a few kilobytes
 HEALTH_TIMEOUT = 2.0
-ZALO_SECRET_HEADER = "X-Bot-Api-Secret-Token"
-TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 def derived_secret(token: str, purpose: str) -> str:
@@ -63,7 +64,7 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
 class WebServer:
     """The aiohttp application and its listener. `channels` and `db` are read at request time."""
 
-    def __init__(self, channels: Mapping[str, Any], db: Any, host: str = "127.0.0.1", port: int = 8080, *,
+    def __init__(self, channels: Mapping[str, Channel], db: Database, host: str = "127.0.0.1", port: int = 8080, *,
                  max_body: int = MAX_BODY, metrics: Metrics | None = None) -> None:
         self.channels = channels
         self.metrics = metrics or Metrics()
@@ -77,8 +78,10 @@ class WebServer:
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, middlewares=[_json_errors])
-        app.router.add_post("/zalo/webhook", self.zalo_webhook)
-        app.router.add_post("/telegram/webhook", self.telegram_webhook)
+        for name, channel in self.channels.items():  # each channel owns its route (None: it polls)
+            route = channel.webhook_route()
+            if route is not None:
+                app.router.add_post(route.path, self._webhook_handler(name, channel, route))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
         return app
@@ -107,18 +110,17 @@ class WebServer:
 
     # ------------------------------------------------------------------ webhooks
 
-    async def zalo_webhook(self, request: web.Request) -> web.Response:
-        return await self._webhook(request, "zalo", ZALO_SECRET_HEADER)
+    def _webhook_handler(self, name: str, channel: Channel, route: WebhookRoute) -> Handler:
+        async def handle(request: web.Request) -> web.Response:
+            return await self._webhook(request, name, channel, route)
 
-    async def telegram_webhook(self, request: web.Request) -> web.Response:
-        return await self._webhook(request, "telegram", TELEGRAM_SECRET_HEADER)
+        return handle
 
-    async def _webhook(self, request: web.Request, name: str, header: str) -> web.Response:
-        channel = self.channels.get(name)
-        expected = getattr(channel, "webhook_secret", None) if channel is not None else None
-        if channel is None or not expected or not getattr(channel, "running", False):
-            self._reject(request, name, "no such webhook here (channel off or not in webhook mode)")
+    async def _webhook(self, request: web.Request, name: str, channel: Channel, route: WebhookRoute) -> web.Response:
+        if not channel.running:
+            self._reject(request, name, "channel not running")
             return _error(404, "not found")
+        header, expected = route.secret_header, route.secret
         given = request.headers.get(header)
         if given is None:
             self._reject(request, name, f"no {header} header")
@@ -142,13 +144,7 @@ class WebServer:
         if not isinstance(body, dict):
             self._reject(request, name, "body is not a JSON object")
             return _error(400, "body is not a JSON object")
-        if name == "zalo":
-            update = unwrap(body)
-            items = update if isinstance(update, list) else [update]
-            for item in items:
-                await channel.process_update(item)
-        else:
-            await channel.process_update(body)
+        await route.receive(body)
         return web.json_response({"ok": True})
 
     def _reject(self, request: web.Request, name: str, why: str) -> None:
@@ -166,7 +162,7 @@ class WebServer:
         except Exception as exc:
             database = False
             log.warning("http: /healthz: database check failed: %s", exc)
-        channels = {name: bool(getattr(channel, "running", True)) for name, channel in self.channels.items()}
+        channels = {name: channel.running for name, channel in self.channels.items()}
         ok = database and all(channels.values())
         body = {"ok": ok, "database": database, "channels": channels, "outbox_pending": pending,
                 "ms": round((time.monotonic() - started) * 1000, 1)}

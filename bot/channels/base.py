@@ -105,11 +105,30 @@ class Sent:
     message_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class WebhookRoute:
+    """A POST route a channel owns on the service's one HTTP server (bot/app/web.py mounts it).
+
+    The server checks `secret` against the `secret_header` in constant time, limits and parses
+    the body as a JSON object, then hands it to `receive`, which schedules the update and returns.
+    """
+
+    path: str
+    secret_header: str
+    secret: str
+    receive: Callable[[dict], Awaitable[None]]
+
+
 class Channel(Protocol):
-    """What the core asks of an adapter."""
+    """What the core asks of an adapter: the whole of it (callers never probe with getattr)."""
 
     name: str
     max_text: int
+
+    @property
+    def running(self) -> bool:
+        """Started and able to send (a stopped or unauthorised channel is not)."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -117,4 +136,12 @@ class Channel(Protocol):
 
     async def send(self, chat_id: str, reply: Reply) -> Sent:
         """Render and send one reply; raise DeliveryError on failure."""
+        ...
+
+    async def is_group_admin(self, chat_id: str, user_id: str) -> bool:
+        """Whether the user administers the group (False where the platform cannot tell)."""
+        ...
+
+    def webhook_route(self) -> WebhookRoute | None:
+        """The route this channel receives updates on, or None when it polls."""
         ...

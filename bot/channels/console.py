@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from bot.channels.base import Inbound, Option, Reply, Sent
+from bot.channels.base import Inbound, Option, Reply, Sent, WebhookRoute
 from bot.kernel.markup import to_plain
 
 
@@ -33,11 +33,19 @@ class ConsoleChannel:
         self.pick_prompt = pick_prompt
         self._options: tuple[Option, ...] = ()
 
+    running = True
+
     async def start(self) -> None:
         pass
 
     async def stop(self) -> None:
         pass
+
+    async def is_group_admin(self, chat_id: str, user_id: str) -> bool:
+        return False
+
+    def webhook_route(self) -> WebhookRoute | None:
+        return None
 
     async def send(self, chat_id: str, reply: Reply) -> Sent:
         self.stdout.write(self.render(reply) + "\n\n")

@@ -47,11 +47,13 @@ from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, ExtBot,
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import ChatKind, DeliveryError, Inbound, Option, Reply, Sent
+from bot.channels.base import ChatKind, DeliveryError, Inbound, Option, Reply, Sent, WebhookRoute
 from bot.kernel.logs import add_secret, redact
 from bot.kernel.markup import split_text, to_html
 
 log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # the webhook secret, sent with each update
 
 # PTB 22.2+ reads RetryAfter.retry_after itself while building the exception (telegram/error.py),
 # which warns "will be of type timedelta" on every 429 unless PTB_TIMEDELTA is set. `_classify`
@@ -150,6 +152,14 @@ class TelegramChannel:
     async def set_webhook(self, url: str, secret: str) -> None:
         """Have Telegram POST updates to `url` with `secret` in X-Telegram-Bot-Api-Secret-Token."""
         await self._bot().set_webhook(url=url, secret_token=secret or None, allowed_updates=list(ALLOWED_UPDATES))
+
+    def webhook_route(self) -> WebhookRoute | None:
+        if not self.webhook_url or not self.webhook_secret:
+            return None
+        return WebhookRoute("/telegram/webhook", SECRET_HEADER, self.webhook_secret, self._receive)
+
+    async def _receive(self, body: dict) -> None:
+        await self.process_update(body)
 
     async def process_update(self, data: dict) -> bool:
         """Take one update pushed to the webhook; it runs like a polled one. False if unreadable."""

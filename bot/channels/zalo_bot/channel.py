@@ -34,12 +34,14 @@ from typing import Any
 
 import aiohttp
 
-from bot.channels.base import ChatKind, DeliveryError, Inbound, Option, Reply, Sent
+from bot.channels.base import ChatKind, DeliveryError, Inbound, Option, Reply, Sent, WebhookRoute
 from bot.kernel.logs import add_secret, redact
 from bot.kernel.markup import split_text, to_plain
 from bot.kernel.vietnamese import fold
 
 log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Bot-Api-Secret-Token"  # the webhook secret, sent with each update
 
 OnInbound = Callable[[Inbound], Awaitable[list[Reply]]]
 Clock = Callable[[], float]
@@ -319,6 +321,20 @@ class ZaloBotChannel:
 
     # ------------------------------------------------------------------ receiving
 
+    def webhook_route(self) -> WebhookRoute | None:
+        if not self.webhook_url or not self.webhook_secret:
+            return None
+        return WebhookRoute("/zalo/webhook", SECRET_HEADER, self.webhook_secret, self._receive)
+
+    async def _receive(self, body: dict) -> None:
+        """A webhook body: one event, sometimes wrapped in {"ok", "result"}, or a list of them."""
+        update = _unwrap(body)
+        for item in update if isinstance(update, list) else [update]:
+            await self.process_update(item)
+
+    async def is_group_admin(self, chat_id: str, user_id: str) -> bool:
+        return False  # the Zalo Bot API cannot tell group admins: staff rights stand in
+
     async def process_update(self, data: Any) -> bool:
         """Take one update (a webhook body, already unwrapped, or one polled item) and schedule it.
 
@@ -545,8 +561,6 @@ def _unwrap(body: Any) -> Any:
         return body["result"]
     return body
 
-
-unwrap = _unwrap
 
 
 def _words(text: str) -> str:
