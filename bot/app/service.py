@@ -6,28 +6,47 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
-from bot.broadcasts.progress import broadcast_progress
-from bot.channels.base import Channel, DeliveryError, Inbound, Reply, Sent
-from bot.delivery.worker import DeliveryWorker, limits_from_settings
+from bot.channels.base import DeliveryError
+from bot.channels.registry import Channels
+from bot.delivery.worker import DeliveryWorker
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+class Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class App:
-    core: Core
-    channels: dict[str, Channel] = field(default_factory=dict)
-    worker: DeliveryWorker | None = None
-    web: Any = None  # bot.app.web.WebServer, set by run_service: listens before the channels start
-    metrics: Metrics = field(default_factory=Metrics)  # GET /metrics; the worker and the replies record into it
+    """The running service: the core, its channel adapters and the HTTP server, started and stopped
+    in order (listen first, then the channels, then the services that send)."""
+
+    def __init__(self, core: Core, web: WebServer | None = None) -> None:
+        self.core = core
+        self.web = web  # listens before the channels start; None when it could not (polling mode)
+        # started in this order after the channels, stopped in reverse: the outbox sender, the
+        # broadcast progress lines, ticket re-announcement and purge, supervision reminders
+        self.services: list[Service] = [core.worker, core.progress, core.handoff, core.supervision]
+
+    @property
+    def channels(self) -> Channels:
+        return self.core.channels
+
+    @property
+    def worker(self) -> DeliveryWorker:
+        return self.core.worker
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.core.metrics
 
     async def start(self) -> None:
         if self.web is not None:
@@ -39,20 +58,12 @@ class App:
                 exc.channel = name  # type: ignore[attr-defined]  # for _start_failure
                 raise
             log.info("channel %s started", name)
-        if self.worker is not None:
-            await self.worker.start()
-        if self.core.handoff is not None:
-            await self.core.handoff.start()  # re-announces unanswered tickets; retention purge
-        if self.core.supervision is not None:
-            await self.core.supervision.start()  # content plans upserted, reminder timer running
+        for service in self.services:
+            await service.start()
 
     async def stop(self) -> None:
-        if self.core.supervision is not None:
-            await self.core.supervision.stop()
-        if self.core.handoff is not None:
-            await self.core.handoff.stop()
-        if self.worker is not None:
-            await self.worker.stop()
+        for service in reversed(self.services):
+            await service.stop()
         if self.web is not None:
             await self.web.stop()
         for name, channel in reversed(list(self.channels.items())):
@@ -64,79 +75,31 @@ class App:
 
 
 async def build_app(settings: Settings) -> App:
+    """The core, with an adapter for each channel that has a token."""
     core = await build_core(settings)
-    app = App(core)
-    app.worker = DeliveryWorker(core.db, app.channels, limits_from_settings(settings),
-                                ack_label=core.dialogue.say("ack_button"), resolve=core.broadcasts.resolve_due,
-                                on_pause=app.metrics.channel_paused)
-    app.worker.progress = broadcast_progress(core, app.channels, app.worker)
-    handle = app.metrics.timed(app.worker.interactive(core.dialogue.handle))  # replies count in the pacing
-    hooks = settings.webhook_base_url  # webhooks instead of polling (bot/web.py receives them)
+    handle = core.metrics.timed(core.worker.interactive(core.dialogue.handle))  # replies count in the pacing
+    hooks = settings.webhook_base_url  # webhooks instead of polling (bot/app/web.py receives them)
     if settings.telegram_bot_token:
         from bot.channels.telegram.channel import TelegramChannel
 
-        app.channels["telegram"] = TelegramChannel(
+        core.channels.add(TelegramChannel(
             settings.telegram_bot_token, settings.telegram_api_url, handle,
             webhook_url=f"{hooks}/telegram/webhook" if hooks else None,
             webhook_secret=derived_secret(settings.telegram_bot_token, "telegram") if hooks else None,
-        )
+        ))
     if settings.zalo_bot_token:
         from bot.channels.zalo_bot.channel import ZaloBotChannel
 
         say = core.dialogue.say
-        app.channels["zalo"] = ZaloBotChannel(
+        core.channels.add(ZaloBotChannel(
             settings.zalo_bot_token, settings.zalo_api_url, handle,
             webhook_url=f"{hooks}/zalo/webhook" if hooks else None,
             webhook_secret=(settings.zalo_webhook_secret or derived_secret(settings.zalo_bot_token, "zalo"))
             if hooks else None,
             hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
             is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),  # not "huy" ("huy động")
-        )
-    app.worker.on_alert = _staff_alert(core, app.channels, settings)
-    core.registration.is_admin = _group_admin_check(app.channels)
-    if core.supervision is not None:  # reminders go through the outbox: wake the worker when queued
-        core.supervision.notify, core.supervision.is_admin = app.worker.notify, core.registration.is_admin
-    if core.handoff is not None:
-        core.handoff.sender = _direct_sender(app)
-    return app
-
-
-def _direct_sender(app: App) -> Callable[[str, str, Reply], Awaitable[Sent]]:
-    """Send one reply to any chat on its own channel (a staff answer to a Zalo resident, a ticket to
-    the staff chat), counted in the delivery worker's pacing like other interactive replies."""
-
-    async def send(channel: str, chat_id: str, reply: Reply) -> Sent:
-        sent = await app.channels[channel].send(chat_id, reply)  # KeyError: that channel is not running
-        if app.worker is not None:
-            app.worker.note_interactive(channel, "group" if chat_id.startswith("-") else "private", chat_id)
-        return sent
-
-    return send
-
-
-def _group_admin_check(channels: dict[str, Channel]) -> Callable[[Inbound], Awaitable[bool]]:
-    """Ask the inbound's channel whether its sender administers the group (no platform import here)."""
-
-    async def check(inbound: Inbound) -> bool:
-        channel = channels.get(inbound.channel)
-        return channel is not None and await channel.is_group_admin(inbound.chat_id, inbound.user_id)
-
-    return check
-
-
-def _staff_alert(core: Core, channels: dict[str, Channel],
-                 settings: Settings) -> Callable[[str, str], Awaitable[None]]:
-    """Tell the staff chat (TELEGRAM_STAFF_CHAT_ID) that a channel stopped on its quota."""
-
-    async def alert(channel: str, reason: str) -> None:
-        staff_chat, telegram = settings.telegram_staff_chat_id, channels.get("telegram")
-        if not staff_chat or telegram is None or channel == "telegram":
-            log.error("%s: %s exceeded and no staff chat to tell (TELEGRAM_STAFF_CHAT_ID)", channel, reason)
-            return
-        text = core.dialogue.say("channel_quota_alert", channel=channel.capitalize())
-        await telegram.send(staff_chat, Reply(text))
-
-    return alert
+        ))
+    return App(core)
 
 
 def _start_failure(exc: DeliveryError, settings: Settings) -> str:

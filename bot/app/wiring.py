@@ -1,7 +1,8 @@
-"""The channel-free heart of the service: store, content, search index and dialogue.
+"""The one composition root: every service of Loa Phường built by constructor, in one place.
 
-`chat`, `ask`, the tests and `run` all build it the same way; channels are added on top in
-`bot.app.service`.
+`chat`, `ask`, the tests and `run` all build the same `Core`; the channel adapters are added to its
+`channels` registry by `bot.app.service` (or the console by `chat`), which every sender already
+holds, so nothing is patched on afterwards.
 """
 
 from __future__ import annotations
@@ -14,18 +15,24 @@ from bot.audiences.localities import Localities, load_strict
 from bot.audiences.registration import Registration
 from bot.broadcasts.acks import Acknowledgements
 from bot.broadcasts.authoring import Authoring
+from bot.broadcasts.progress import Progress
 from bot.broadcasts.store import Broadcasts
-from bot.channels.base import Option
+from bot.channels.base import Option, Reply
+from bot.channels.registry import Channels
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
 from bot.conversation.routes import Routes
+from bot.delivery.direct import DirectSender
+from bot.delivery.worker import DeliveryWorker, limits_from_settings
 from bot.handoff.service import Handoff, install_all
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
+from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import Analyzer
 from bot.knowledge import out_of_scope
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
+from bot.operations.metrics import Metrics
 from bot.store.db import Database, open_database
 from bot.supervision.service import Supervision, build_supervision
 
@@ -39,49 +46,90 @@ def build_index(content: Content) -> KnowledgeIndex:
     return KnowledgeIndex(content.entries, Analyzer(content.expansions), outside=outside)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Core:
+    """Every long-lived object of the service, built once by `build_core` and never patched."""
+
     settings: Settings
     db: Database
     content: Content
     index: KnowledgeIndex
+    channels: Channels  # empty until the service (or `chat`) adds its adapters
+    metrics: Metrics
     chats: Chats
     staff: Staff
+    flows: Flows
     dialogue: Dialogue
     localities: Localities
     registration: Registration
     broadcasts: Broadcasts
-    authoring: Authoring | None = None
-    handoff: Handoff | None = None  # tickets to staff, petitions, privacy, rate limit (bot/handoff.py)
-    supervision: Supervision | None = None  # deadlines, reminders, escalation (bot/supervision.py)
+    authoring: Authoring
+    worker: DeliveryWorker
+    progress: Progress
+    direct: DirectSender
+    handoff: Handoff
+    supervision: Supervision
 
     async def close(self) -> None:
         await self.db.close()
 
 
 async def build_core(settings: Settings) -> Core:
-    """Load content (refusing invalid content with ContentError), open the store, wire the dialogue."""
+    """The one composition root: load content (ContentError if invalid), open the store, build
+    every service with its dependencies, and plug each feature's routes into the dialogue."""
     content = load_content(settings.content_dir)
     localities = load_strict(settings.content_dir)
     index = build_index(content)
     db = await open_database(settings.database_path)
+    channels, metrics, flows = Channels(), Metrics(), Flows()
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
-    flows = Flows()
     dialogue = Dialogue(content, index, chats, QuestionLog(db), flows)
     say = dialogue.say
-    registration = Registration(db, chats, localities, say, staff)
     broadcasts = Broadcasts(db, localities)
+    worker = DeliveryWorker(db, channels, limits_from_settings(settings), ack_label=say("ack_button"),
+                            resolve=broadcasts.resolve_due, on_pause=metrics.channel_paused,
+                            on_alert=StaffAlert(channels, say, settings.telegram_staff_chat_id))
+    progress = Progress(db, channels, say, rate=worker.rate,
+                        note=lambda channel, chat_id: worker.note_interactive(channel, "private", chat_id))
+    direct = DirectSender(channels, worker)
+    registration = Registration(db, chats, localities, say, staff, is_admin=channels.is_group_admin)
     authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows)
     for feature in (registration, Acknowledgements(broadcasts, say), authoring):
         dialogue.include(feature.routes())
+    handoff = install_all(db, chats, staff, localities, dialogue, settings)
+    handoff.sender = direct.send
+    dialogue.include(Routes(owner="handoff.offer", decline_options=(Option(say("handoff_offer_button"), "hof:q"),)))
+    partial = _Partial(settings, db, localities, dialogue, staff)
+    supervision = build_supervision(partial)
+    supervision.notify, supervision.is_admin = worker.notify, channels.is_group_admin
+    dialogue.include(Routes(owner="supervision.phrases", phrases={"da hoan thanh": supervision.on_group_text}))
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
-    core = Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts, authoring)
-    core.handoff = install_all(db, chats, staff, localities, dialogue, settings)
-    dialogue.include(Routes(owner="handoff.offer", decline_options=(Option(say("handoff_offer_button"), "hof:q"),)))
-    core.supervision = build_supervision(core)
-    dialogue.include(Routes(owner="supervision.phrases", phrases={"da hoan thanh": core.supervision.on_group_text}))
-    return core
+    return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
+                registration, broadcasts, authoring, worker, progress, direct, handoff, supervision)
+
+
+@dataclass(frozen=True)
+class _Partial:  # transitional: what build_supervision reads, until it takes its dependencies itself
+    settings: Settings
+    db: Database
+    localities: Localities
+    dialogue: Dialogue
+    staff: Staff
+
+
+class StaffAlert:
+    """Tells the staff chat (TELEGRAM_STAFF_CHAT_ID) that a channel stopped on its quota."""
+
+    def __init__(self, channels: Channels, say: Messages, staff_chat: str | None) -> None:
+        self.channels, self.say, self.staff_chat = channels, say, staff_chat
+
+    async def __call__(self, channel: str, reason: str) -> None:
+        telegram = self.channels.get("telegram")
+        if not self.staff_chat or telegram is None or channel == "telegram":
+            log.error("%s: %s exceeded and no staff chat to tell (TELEGRAM_STAFF_CHAT_ID)", channel, reason)
+            return
+        await telegram.send(self.staff_chat, Reply(self.say("channel_quota_alert", channel=channel.capitalize())))

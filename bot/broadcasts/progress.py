@@ -136,12 +136,3 @@ class Progress:
         if rate <= 0:
             rate = max(self.rate(channel), 0.1)
         return max(1, math.ceil(left / rate / 60))
-
-
-def broadcast_progress(core: Any, channels: Mapping[str, Channel], worker: Any) -> Progress:
-    """The service's Progress: rates and pacing from the delivery worker, sentences from the content."""
-    return Progress(
-        core.db, channels, core.dialogue.say,
-        rate=lambda channel: worker.pacer(channel).limits.per_second,
-        note=lambda channel, chat_id: worker.note_interactive(channel, "private", chat_id),
-    )

@@ -189,6 +189,7 @@ class DeliveryWorker:
         backoff: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0, 120.0),
         resolve: Resolver | None = None,
         on_pause: Callable[[str, str, float], None] | None = None,
+        on_alert: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.channels = channels  # by reference: the app may add channels after building the worker
@@ -205,9 +206,8 @@ class DeliveryWorker:
         # writes the outbox of scheduled broadcasts that fell due (Broadcasts.resolve_due); returns
         # when the next one is due
         self.resolve = resolve
-        self.progress: Any = None  # a bot.broadcasts.progress.Progress, started and stopped with the worker
         # called once when a channel stops on its quota (Zalo's 429), e.g. to tell the staff chat
-        self.on_alert: Callable[[str, str], Awaitable[None]] | None = None
+        self.on_alert = on_alert
         self.on_pause = on_pause  # told (channel, error kind, paused until) at each pause: bot.operations.metrics
         self._alerted: set[str] = set()  # channels stopped on quota since their last successful send
         self._next_due: float | None = None
@@ -229,13 +229,9 @@ class DeliveryWorker:
         if self._task is None:
             await self.remember_recent_sends()
             self._task = asyncio.create_task(self.run(), name="delivery-worker")
-            if self.progress is not None:
-                await self.progress.start()
             log.info("delivery worker started for %s", ", ".join(self.channels) or "no channel")
 
     async def stop(self, grace: float = 3.0) -> None:
-        if self.progress is not None:
-            await self.progress.stop()
         task, self._task = self._task, None
         await tasks.cancel(task)
         if self._inflight:
@@ -319,6 +315,10 @@ class DeliveryWorker:
     def note_interactive(self, channel: str, kind: str, chat_id: str) -> None:
         if channel in self.channels:
             self.pacer(channel).note(kind, chat_id, self.clock())
+
+    def rate(self, channel: str) -> float:
+        """The channel's overall send rate (messages a second), for estimates shown to staff."""
+        return self.pacer(channel).limits.per_second
 
     def pacer(self, channel: str) -> Pacer:
         pacer = self.pacers.get(channel)

@@ -55,7 +55,7 @@ async def running(settings_for):
     async def start(**changes) -> App:
         app = await build_app(settings_for(**changes))
         app.worker.backoff = (0.2, 0.4)
-        app.worker.progress.interval = 0.3
+        app.core.progress.interval = 0.3
         await app.start()
         apps.append(app)
         return app

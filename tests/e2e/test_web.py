@@ -102,7 +102,7 @@ async def test_polling_mode_has_no_zalo_webhook(tmp_path: Path, zalo: FakeZalo):
     settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, zalo_bot_token=TOKEN,
                         zalo_api_url=zalo.url, zalo_webhook_secret=SECRET)
     app = await build_app(settings)
-    app.core.supervision = None
+    app.services.remove(app.core.supervision)
     app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0)
     await app.start()
     try:
@@ -123,7 +123,7 @@ async def test_telegram_webhook_mode_takes_updates_pushed_to_it(tmp_path: Path):
         settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, telegram_bot_token=TG_TOKEN,
                             telegram_api_url=telegram.url, webhook_base_url="https://loaphuong.example.vn")
         app = await build_app(settings)
-        app.core.supervision = None
+        app.services.remove(app.core.supervision)
         app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0)
         await app.start()
         try:

@@ -48,7 +48,7 @@ def zalo_settings(tmp_path: Path, zalo: FakeZalo, **more) -> Settings:
 async def start_service(settings: Settings, zalo: FakeZalo, *, supervision: bool = False) -> App:
     app = await build_app(settings)
     if not supervision:  # its reminders would reach the groups of these tests too (tested on its own)
-        app.core.supervision = None
+        app.services.remove(app.core.supervision)
     app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0)
     await app.start()
     assert zalo.webhook_url == f"{PUBLIC}/zalo/webhook" and zalo.webhook_secret == SECRET
