@@ -1,0 +1,1 @@
+"""Telegram through python-telegram-bot 22: polling or webhook, HTML rendering, inline keyboards."""
