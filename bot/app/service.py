@@ -16,6 +16,7 @@ from bot.broadcasts.progress import broadcast_progress
 from bot.channels.base import Channel, DeliveryError, Inbound, Reply, Sent
 from bot.delivery.worker import DeliveryWorker, limits_from_settings
 from bot.kernel.config import Settings
+from bot.operations.nightly import start_operations
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,8 @@ async def run_service(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    if (ops := await start_operations(settings)) is None:  # DATABASE.lock for our lifetime; nightly backup
+        return 2
     app = await build_app(settings)
     app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port)
     stop = asyncio.Event()
@@ -203,4 +206,5 @@ async def run_service(settings: Settings) -> int:
     finally:
         log.info("stopping")
         await app.stop()
+        await ops.stop()
     return 0
