@@ -15,6 +15,7 @@ from bot.channels.registry import Channels
 from bot.delivery.worker import DeliveryWorker
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
+from bot.operations.nightly import start_operations
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ async def run_service(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    if (ops := await start_operations(settings)) is None:  # DATABASE.lock for our lifetime; nightly backup
+        return 2
     app = await build_app(settings)
     app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics)
     stop = asyncio.Event()
@@ -169,4 +172,5 @@ async def run_service(settings: Settings) -> int:
     finally:
         log.info("stopping")
         await app.stop()
+        await ops.stop()
     return 0

@@ -1,6 +1,7 @@
 """The locality tree from `content/localities.yaml`: any depth, data not code.
 
-Each item has `code`, `name`, optional `parent` (a code) and optional `aliases`. Lookup accepts
+Each item has `code`, `name`, optional `parent` (a code), optional `aliases` and optional
+`official_code` (the unit's code in the national list, digits; `localities import` writes it). Lookup accepts
 a code, an alias or a name, with or without diacritics ("Phường Phan Rang", "phan rang",
 "PHAN-RANG"); a wrong one gets close-match suggestions. Audience selection by a locality takes
 its whole subtree.
@@ -21,6 +22,8 @@ from bot.kernel.vietnamese import fold
 
 FILE_NAME = "localities.yaml"
 CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+OFFICIAL_CODE = re.compile(r"^[0-9]{1,10}$")
+FIELDS = ("code", "name", "parent", "aliases", "official_code")
 # Unit words people may or may not type before a name: "phường Phan Rang" / "Phan Rang".
 _UNIT_PREFIXES = ("tinh ", "thanh pho ", "tp ", "phuong ", "xa ", "dac khu ", "thon ", "to dan pho ",
                   "khu pho ", "to ", "khom ", "ap ", "ban ", "buon ", "p ", "x ")
@@ -33,11 +36,13 @@ class Locality:
     parent: str | None = None
     aliases: tuple[str, ...] = ()
     line: int = 0
+    official_code: str | None = None
 
 
 def _key(text: str) -> str:
-    """The folded form used to compare what people type: no marks, đ→d, '-'/'_'/'.' as spaces."""
-    return " ".join(re.sub(r"[-_.,]", " ", fold(text)).split())
+    """The folded form used to compare what people type: no marks, đ→d, punctuation ('-', '–', '_', '.')
+    as spaces: "Phan Rang–Tháp Chàm" → "phan rang thap cham"."""
+    return " ".join(re.sub(r"[\W_]+", " ", fold(text)).split())
 
 
 def _short(key: str) -> str:
@@ -174,8 +179,8 @@ def _read_item(path: Path, node: yaml.Node, problems: list[Problem]) -> Locality
         problems.append(Problem(path, line, "mỗi địa bàn phải có dạng code:, name:, parent:"))
         return None
     fields: dict[str, yaml.Node] = {str(k.value): v for k, v in node.value}
-    for unknown in sorted(set(fields) - {"code", "name", "parent", "aliases"}):
-        problems.append(Problem(path, line, f"khóa '{unknown}' không được hỗ trợ (code, name, parent, aliases)"))
+    for unknown in sorted(set(fields) - set(FIELDS)):
+        problems.append(Problem(path, line, f"khóa '{unknown}' không được hỗ trợ ({', '.join(FIELDS)})"))
 
     def scalar(key: str) -> str | None:
         value = fields.get(key)
@@ -186,7 +191,7 @@ def _read_item(path: Path, node: yaml.Node, problems: list[Problem]) -> Locality
             return None
         return str(value.value).strip() or None
 
-    code, name, parent = scalar("code"), scalar("name"), scalar("parent")
+    code, name, parent, official = scalar("code"), scalar("name"), scalar("parent"), scalar("official_code")
     if code is None or not CODE.match(code):
         problems.append(Problem(path, line, f"mã địa bàn {code!r} không hợp lệ "
                                             "(chữ thường không dấu, số, - _ . ; tối đa 40 ký tự)"))
@@ -200,7 +205,11 @@ def _read_item(path: Path, node: yaml.Node, problems: list[Problem]) -> Locality
         aliases = [str(a.value).strip() for a in alias_node.value if isinstance(a, yaml.ScalarNode)]
     elif isinstance(alias_node, yaml.ScalarNode) and alias_node.value.strip():
         aliases = [a.strip() for a in alias_node.value.split(",")]
-    return Locality(code, name, parent, tuple(a for a in aliases if a), line)
+    if official is not None and not OFFICIAL_CODE.match(official):
+        problems.append(Problem(path, line, f"'{code}': official_code {official!r} không hợp lệ (mã số của "
+                                            "đơn vị hành chính, chỉ gồm chữ số)"))
+        official = None
+    return Locality(code, name, parent, tuple(a for a in aliases if a), line, official)
 
 
 def _check_tree(path: Path, items: list[Locality], problems: list[Problem]) -> list[Locality]:
@@ -231,6 +240,13 @@ def _check_tree(path: Path, items: list[Locality], problems: list[Problem]) -> l
                 break
             seen.append(current.code)
             current = by_code.get(current.parent)
+    officials: dict[str, Locality] = {}
+    for item in by_code.values():
+        if item.official_code is not None:
+            first = officials.setdefault(item.official_code, item)
+            if first is not item:
+                problems.append(Problem(path, item.line, f"official_code {item.official_code} trùng với mục ở dòng "
+                                                          f"{first.line}"))
     aliases: dict[str, str] = {}
     for item in by_code.values():
         for alias in item.aliases:

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli import supervision as cli_supervision
 
     cli_supervision.register(sub, command)
+    from bot.cli import operations as cli_operations
+
+    cli_operations.add_parser(sub)  # after audience: `localities import` hangs under its `localities`
     return parser
 
 

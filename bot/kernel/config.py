@@ -46,6 +46,9 @@ class Settings:
     ticket_retention_days: int = 365  # closed tickets lose their personal fields after this
     rate_limit_messages: int = 20  # per person, in rate_limit_seconds
     rate_limit_seconds: float = 60.0
+    backup_dir: Path | None = None  # nightly backups of the database go here; None: off
+    backup_keep: int = 7  # how many nightly backups are kept (the newest)
+    backup_at: str = "02:30"  # local time (TIMEZONE) of the nightly backup, HH:MM
 
     @property
     def tz(self) -> ZoneInfo:
@@ -111,6 +114,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         ticket_retention_days=int(_rate("TICKET_RETENTION_DAYS", get("TICKET_RETENTION_DAYS"), 365)),
         rate_limit_messages=int(_rate("RATE_LIMIT_MESSAGES", get("RATE_LIMIT_MESSAGES"), 20)),
         rate_limit_seconds=_rate("RATE_LIMIT_SECONDS", get("RATE_LIMIT_SECONDS"), 60),
+        backup_dir=Path(get("BACKUP_DIR") or "") if get("BACKUP_DIR") else None,
+        backup_keep=_backup_keep(get("BACKUP_KEEP")),
+        backup_at=_clock_time("BACKUP_AT", get("BACKUP_AT"), Settings.backup_at),
     )
 
 
@@ -214,3 +220,22 @@ def _log_format(value: str | None) -> str:
     if form not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT={value!r} không hợp lệ: chọn text (mặc định) hoặc json.")
     return form
+
+
+def _backup_keep(value: str | None) -> int:
+    if value is None:
+        return Settings.backup_keep
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise ConfigError(f"BACKUP_KEEP={value!r} không hợp lệ: cần số bản sao giữ lại, từ 1 đến 1000 (mặc định 7).")
+    return int(value)
+
+
+def _clock_time(name: str, value: str | None, default: str) -> str:
+    """"HH:MM" in 24-hour time, normalised to two digits each ("2:30" → "02:30")."""
+    if value is None:
+        return default
+    hours, sep, minutes = value.partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24
+            and int(minutes) < 60):
+        raise ConfigError(f"{name}={value!r} không hợp lệ: cần giờ dạng HH:MM, ví dụ {default}.")
+    return f"{int(hours):02d}:{minutes}"
