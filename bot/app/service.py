@@ -13,7 +13,7 @@ from typing import Any
 from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
 from bot.broadcasts.progress import broadcast_progress
-from bot.channels.base import Channel, DeliveryError, Inbound, Reply, Sent
+from bot.channels.base import Channel, DeliveryError, Inbound, Reply, Sender, Sent
 from bot.delivery.worker import DeliveryWorker, limits_from_settings
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
@@ -64,8 +64,9 @@ class App:
 
 
 async def build_app(settings: Settings) -> App:
-    core = await build_core(settings)
-    app = App(core)
+    channels: dict[str, Channel] = {}  # filled below; the sender exists before them, for the handoff
+    core = await build_core(settings, _direct_sender(channels, lambda: app.worker))
+    app = App(core, channels)
     app.worker = DeliveryWorker(core.db, app.channels, limits_from_settings(settings),
                                 ack_label=core.dialogue.say("ack_button"), resolve=core.broadcasts.resolve_due,
                                 on_pause=app.metrics.channel_paused)
@@ -96,22 +97,26 @@ async def build_app(settings: Settings) -> App:
     core.registration.is_admin = _group_admin_check(app.channels)
     if core.supervision is not None:  # reminders go through the outbox: wake the worker when queued
         core.supervision.notify, core.supervision.is_admin = app.worker.notify, core.registration.is_admin
-    if core.handoff is not None:
-        core.handoff.sender = _direct_sender(app)
     return app
 
 
-def _direct_sender(app: App) -> Callable[[str, str, Reply], Awaitable[Sent]]:
+class _DirectSender:
     """Send one reply to any chat on its own channel (a staff answer to a Zalo resident, a ticket to
     the staff chat), counted in the delivery worker's pacing like other interactive replies."""
 
-    async def send(channel: str, chat_id: str, reply: Reply) -> Sent:
-        sent = await app.channels[channel].send(chat_id, reply)  # KeyError: that channel is not running
-        if app.worker is not None:
-            app.worker.note_interactive(channel, "group" if chat_id.startswith("-") else "private", chat_id)
+    def __init__(self, channels: dict[str, Channel], worker: Callable[[], DeliveryWorker | None]) -> None:
+        self.channels, self.worker = channels, worker
+
+    async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent:
+        sent = await self.channels[channel].send(chat_id, reply)  # KeyError: that channel is not running
+        worker = self.worker()
+        if worker is not None:
+            worker.note_interactive(channel, "group" if chat_id.startswith("-") else "private", chat_id)
         return sent
 
-    return send
+
+def _direct_sender(channels: dict[str, Channel], worker: Callable[[], DeliveryWorker | None]) -> Sender:
+    return _DirectSender(channels, worker)
 
 
 def _group_admin_check(channels: dict[str, Channel]) -> Callable[[Inbound], Awaitable[bool]]:

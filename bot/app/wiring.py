@@ -15,8 +15,10 @@ from bot.audiences.registration import Registration
 from bot.broadcasts.authoring import Authoring
 from bot.broadcasts.group_replies import GroupReplies
 from bot.broadcasts.store import Broadcasts
+from bot.channels.base import Sender
 from bot.conversation.dialogue import Dialogue
-from bot.handoff.service import Handoff, install_all
+from bot.handoff.build import build_handoff
+from bot.handoff.service import Handoff
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
 from bot.kernel.vietnamese import Analyzer
@@ -57,7 +59,7 @@ class Core:
         await self.db.close()
 
 
-async def build_core(settings: Settings) -> Core:
+async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     """Load content (refusing invalid content with ContentError), open the store, wire the dialogue."""
     content = load_content(settings.content_dir)
     localities = load_strict(settings.content_dir)
@@ -80,6 +82,6 @@ async def build_core(settings: Settings) -> Core:
     )
     core = Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts, authoring)
     core.group_replies = group_replies
-    core.handoff = install_all(db, chats, staff, localities, dialogue, settings)
+    core.handoff = build_handoff(db, chats, staff, localities, dialogue, index, settings, sender)
     core.supervision = build_supervision(core)
     return core

@@ -118,3 +118,11 @@ class Channel(Protocol):
     async def send(self, chat_id: str, reply: Reply) -> Sent:
         """Render and send one reply; raise DeliveryError on failure."""
         ...
+
+
+class Sender(Protocol):
+    """Sends one reply to any chat on its own channel (a staff answer to a resident, a ticket to the
+    staff chat); exists before the channels start. Raises KeyError when that channel is not running,
+    DeliveryError when the send fails."""
+
+    async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent: ...

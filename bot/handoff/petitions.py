@@ -4,7 +4,8 @@ The flow, in a private chat: topic (buttons from content/petition_topics.yaml) �
 looked up with diacritics or without, close matches offered when wrong; or picked from the
 tree; the person's /diaban place offered first) → content (text, or a photo with a caption
 where the channel sends photos: its file id is kept) → the consent sentence on how the data is
-used → a ticket (`bot.handoff.service`), posted to staff like a question, and its number `#<số>`.
+used → a ticket (`bot.handoff.tickets`, opened by `bot.handoff.service`), posted to staff like a
+question, and its number `#<số>`.
 `/theodoi <số>` shows status and answer to the ticket's author only. Staff: `/gopy_moi`.
 
 Callback data: `pet:<action>:<arg>` (locality codes ≤ 40 bytes keep it under 64).
@@ -22,7 +23,8 @@ from bot.audiences.chats import Staff
 from bot.audiences.localities import Localities, Locality
 from bot.channels.base import Option, Reply
 from bot.conversation.dialogue import Dialogue, Handler, Turn
-from bot.handoff.service import MAX_TICKET_CHARS, Handoff, Ticket
+from bot.handoff.service import MAX_TICKET_CHARS, Handoff
+from bot.handoff.tickets import Ticket
 from bot.kernel.content import Problem, item_line
 from bot.kernel.messages import Messages
 
@@ -72,6 +74,11 @@ def load_topics(root: Path) -> tuple[list[PetitionTopic], list[Problem]]:
     return topics, problems
 
 
+def title_of(topics: list[PetitionTopic], topic_id: str) -> str:
+    """A topic's title (the id itself when unknown): what staff and residents see."""
+    return next((t.title for t in topics if t.id == topic_id), topic_id)
+
+
 def check(root: Path) -> list[Problem]:
     return load_topics(root)[1]
 
@@ -92,10 +99,9 @@ class Petitions:
         dialogue.commands.update({"gopy": self.cmd_gopy, "theodoi": self.cmd_theodoi, "gopy_moi": self.cmd_gopy_moi})
         dialogue.options[PREFIX] = self.on_option
         dialogue.menu_handlers["feedback"] = self.cmd_gopy
-        self.handoff.topic_title = self.topic_title  # type: ignore[method-assign]
 
     def topic_title(self, topic_id: str) -> str:
-        return next((t.title for t in self.topics if t.id == topic_id), topic_id)
+        return title_of(self.topics, topic_id)
 
     # ------------------------------------------------------------------ the flow
 
