@@ -97,6 +97,11 @@ class Staff:
             return cursor.rowcount > 0
 
 
+async def person_row(db: Database, chat: int) -> aiosqlite.Row | None:
+    """Everything stored on one chats row (for /dulieu)."""
+    return await db.fetchone("SELECT * FROM chats WHERE id = ?", (chat,))
+
+
 async def erase_person(tx: aiosqlite.Connection, chat: int, now: float) -> bool:
     """Inside the caller's transaction (/xoadulieu): delete the person's chats row; True when it went.
 

@@ -503,6 +503,11 @@ def _line_of(path: Path, needle: str) -> int:
     return 2
 
 
+async def received_count(db: Database, chat: int) -> int:
+    """How many broadcasts were sent to the chat (for /dulieu)."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat = ? AND status = 'sent'", (chat,)))
+
+
 async def erase_person(tx: aiosqlite.Connection, chat: int, channel: str, user_id: str, tombstone: str) -> int:
     """Inside the caller's transaction (/xoadulieu): drop pending sends to the person, point sent ones
     at the chat's tombstone id, and blank their acknowledgements; the number of sends dropped."""

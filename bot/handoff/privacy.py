@@ -22,13 +22,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.audiences.chats import erase_person as erase_chat
-from bot.audiences.chats import tombstone
+from bot.audiences.chats import person_row, tombstone
 from bot.audiences.localities import Localities
 from bot.broadcasts.store import erase_person as erase_sends
+from bot.broadcasts.store import received_count
 from bot.channels.base import DeliveryError, Option, Reply, Sender
 from bot.conversation.dialogue import Dialogue, Turn
 from bot.handoff.tickets import CHANNEL_NAMES, Tickets
 from bot.kernel.messages import Messages
+from bot.knowledge.question_log import asked_count
 from bot.knowledge.question_log import erase_person as erase_questions
 from bot.store.db import Database
 
@@ -59,16 +61,15 @@ class Privacy:
         inbound = turn.inbound
         if inbound.chat_kind != "private":
             return [Reply(self.say("privacy_private_only"))]
-        chat = await self.db.fetchone("SELECT * FROM chats WHERE id = ?", (turn.chat,))
+        chat = await person_row(self.db, turn.chat)
         assert chat is not None
         place = self.tree.full_name(chat["locality"]) if chat["locality"] else self.say("privacy_no_locality")
         if chat["consent"]:
             subscription = self.say("privacy_subscribed", place=place, since=self._date(chat["consent_at"]))
         else:
             subscription = self.say("privacy_not_subscribed")
-        questions = await self.db.fetchval("SELECT COUNT(*) FROM question_log WHERE chat = ?", (turn.chat,))
-        received = await self.db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat = ? AND status = 'sent'",
-                                          (turn.chat,))
+        questions = await asked_count(self.db, turn.chat)
+        received = await received_count(self.db, turn.chat)
         tickets = await self.tickets.list(chat=turn.chat)
         listed = ", ".join(f"#{t.id} ({self.say(f'ticket_status_{t.status}')})" for t in tickets[-20:])
         text = self.say(

@@ -45,6 +45,11 @@ async def last_declined(db: Database, chat: int, since: float) -> str | None:
     return str(text) if text else None
 
 
+async def asked_count(db: Database, chat: int) -> int:
+    """How many questions the chat asked (for /dulieu)."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM question_log WHERE chat = ?", (chat,)))
+
+
 async def erase_person(tx: aiosqlite.Connection, chat: int) -> int:
     """Inside the caller's transaction (/xoadulieu): the person's questions stay as unlinked text."""
     cursor = await tx.execute("UPDATE question_log SET chat = NULL WHERE chat = ?", (chat,))
