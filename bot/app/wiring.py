@@ -17,14 +17,15 @@ from bot.broadcasts.acks import Acknowledgements
 from bot.broadcasts.authoring import Authoring
 from bot.broadcasts.progress import Progress
 from bot.broadcasts.store import Broadcasts
-from bot.channels.base import Option, Reply
+from bot.channels.base import Reply, Sender
 from bot.channels.registry import Channels
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
 from bot.conversation.routes import Routes
 from bot.delivery.direct import DirectSender
 from bot.delivery.worker import DeliveryWorker, limits_from_settings
-from bot.handoff.service import Handoff, install_all
+from bot.handoff.build import build_handoff
+from bot.handoff.service import Handoff
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
 from bot.kernel.messages import Messages
@@ -74,9 +75,10 @@ class Core:
         await self.db.close()
 
 
-async def build_core(settings: Settings) -> Core:
+async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     """The one composition root: load content (ContentError if invalid), open the store, build
-    every service with its dependencies, and plug each feature's routes into the dialogue."""
+    every service with its dependencies, and plug each feature's routes into the dialogue.
+    `sender` sends staff posts and answers (default: at once, through the channel registry)."""
     content = load_content(settings.content_dir)
     localities = load_strict(settings.content_dir)
     index = build_index(content)
@@ -97,9 +99,10 @@ async def build_core(settings: Settings) -> Core:
     authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows)
     for feature in (registration, Acknowledgements(broadcasts, say), authoring):
         dialogue.include(feature.routes())
-    handoff = install_all(db, chats, staff, localities, dialogue, settings)
-    handoff.sender = direct.send
-    dialogue.include(Routes(owner="handoff.offer", decline_options=(Option(say("handoff_offer_button"), "hof:q"),)))
+    handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
+                                            sender or direct)
+    for routes in handoff_routes:
+        dialogue.include(routes)
     partial = _Partial(settings, db, localities, dialogue, staff)
     supervision = build_supervision(partial)
     supervision.notify, supervision.is_admin = worker.notify, channels.is_group_admin

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
+
+import aiosqlite
 
 from bot.channels.base import Inbound
 from bot.store.db import Database
@@ -55,6 +58,10 @@ class Chats:
         assert row is not None
         return int(row[0])
 
+    async def by_id(self, chat: int) -> Chat | None:
+        row = await self.db.fetchone("SELECT * FROM chats WHERE id = ?", (chat,))
+        return _chat(row) if row else None
+
     async def get(self, channel: str, chat_id: str) -> Chat | None:
         row = await self.db.fetchone("SELECT * FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id))
         return _chat(row) if row else None
@@ -88,3 +95,33 @@ class Staff:
                 (channel, user_id, time.time()),
             )
             return cursor.rowcount > 0
+
+
+async def person_row(db: Database, chat: int) -> aiosqlite.Row | None:
+    """Everything stored on one chats row (for /dulieu)."""
+    return await db.fetchone("SELECT * FROM chats WHERE id = ?", (chat,))
+
+
+async def erase_person(tx: aiosqlite.Connection, chat: int, now: float) -> bool:
+    """Inside the caller's transaction (/xoadulieu): delete the person's chats row; True when it went.
+
+    While other rows still point to it (sent broadcasts' per-recipient rows) it stays as an anonymous
+    tombstone (`chat_id` "xoa:<n>", no name, no locality, inactive) so those counts stay true."""
+    await tx.execute(
+        "UPDATE chats SET chat_id = ?, display_name = NULL, locality = NULL, consent = 0, consent_at = NULL,"
+        " active = 0, first_seen = ?, last_seen = ? WHERE id = ?", (tombstone(chat), now, now, chat),
+    )
+    await tx.execute("SAVEPOINT drop_chat")
+    try:
+        await tx.execute("DELETE FROM chats WHERE id = ?", (chat,))
+        deleted = True
+    except sqlite3.IntegrityError:  # sent broadcasts still count it: keep the anonymous tombstone
+        await tx.execute("ROLLBACK TO drop_chat")
+        deleted = False
+    await tx.execute("RELEASE drop_chat")
+    return deleted
+
+
+def tombstone(chat: int) -> str:
+    """The platform id an erased chat is left with."""
+    return f"xoa:{chat}"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiosqlite
 import yaml
 
 from bot.audiences.localities import Localities
@@ -487,3 +488,21 @@ def _line_of(path: Path, needle: str) -> int:
         if line.startswith(needle):
             return number
     return 2
+
+
+async def received_count(db: Database, chat: int) -> int:
+    """How many broadcasts were sent to the chat (for /dulieu)."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat = ? AND status = 'sent'", (chat,)))
+
+
+async def erase_person(tx: aiosqlite.Connection, chat: int, channel: str, user_id: str, tombstone: str) -> int:
+    """Inside the caller's transaction (/xoadulieu): drop pending sends to the person, point sent ones
+    at the chat's tombstone id, and blank their acknowledgements; the number of sends dropped."""
+    cursor = await tx.execute("DELETE FROM outbox WHERE chat = ? AND status = 'pending'", (chat,))
+    dropped = max(cursor.rowcount, 0)
+    await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ?", (tombstone, chat))
+    await tx.execute(
+        "UPDATE acknowledgements SET user_id = '', display_name = NULL WHERE user_id = ?"
+        " AND chat IN (SELECT id FROM chats WHERE channel = ?)", (user_id, channel),
+    )
+    return dropped

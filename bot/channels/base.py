@@ -145,3 +145,10 @@ class Channel(Protocol):
     def webhook_route(self) -> WebhookRoute | None:
         """The route this channel receives updates on, or None when it polls."""
         ...
+
+class Sender(Protocol):
+    """Sends one reply to any chat on its own channel (a staff answer to a resident, a ticket to the
+    staff chat); exists before the channels start. Raises KeyError when that channel is not running,
+    DeliveryError when the send fails."""
+
+    async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent: ...

@@ -79,7 +79,7 @@ def _local(epoch: float | None, settings: Settings) -> str:
 
 
 async def _rows(settings: Settings, status: str | None, kind: str | None, limit: int | None) -> list[dict[str, Any]]:
-    from bot.handoff.service import Tickets
+    from bot.handoff.tickets import Tickets
     from bot.store.db import open_database
 
     db = await open_database(settings.database_path)
@@ -169,7 +169,7 @@ async def cmd_kb_gaps(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_kb_draft(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.handoff.service import Tickets
+    from bot.handoff.tickets import Tickets
     from bot.knowledge import gaps
     from bot.store.db import open_database
 

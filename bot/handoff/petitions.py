@@ -4,7 +4,8 @@ The flow, in a private chat: topic (buttons from content/petition_topics.yaml) �
 looked up with diacritics or without, close matches offered when wrong; or picked from the
 tree; the person's /diaban place offered first) → content (text, or a photo with a caption
 where the channel sends photos: its file id is kept) → the consent sentence on how the data is
-used → a ticket (`bot.handoff.service`), posted to staff like a question, and its number `#<số>`.
+used → a ticket (`bot.handoff.tickets`, opened by `bot.handoff.service`), posted to staff like a
+question, and its number `#<số>`.
 `/theodoi <số>` shows status and answer to the ticket's author only. Staff: `/gopy_moi`.
 
 Callback data: `pet:<action>:<arg>` (locality codes ≤ 40 bytes keep it under 64).
@@ -21,13 +22,16 @@ import yaml
 from bot.audiences.chats import Staff
 from bot.audiences.localities import Localities, Locality
 from bot.channels.base import Option, Reply
-from bot.conversation.dialogue import Dialogue, Handler, Turn
-from bot.handoff.service import MAX_TICKET_CHARS, Handoff, Ticket
+from bot.conversation.flows import Flows
+from bot.conversation.routes import Handler, Routes, Turn
+from bot.handoff.service import MAX_TICKET_CHARS, Handoff
+from bot.handoff.tickets import Ticket
 from bot.kernel.content import Problem, item_line
 from bot.kernel.messages import Messages
 
 log = logging.getLogger(__name__)
 
+OWNER = "handoff.petitions"
 PREFIX = "pet"
 FILE_NAME = "petition_topics.yaml"
 EXCERPT = 300
@@ -72,30 +76,33 @@ def load_topics(root: Path) -> tuple[list[PetitionTopic], list[Problem]]:
     return topics, problems
 
 
+def title_of(topics: list[PetitionTopic], topic_id: str) -> str:
+    """A topic's title (the id itself when unknown): what staff and residents see."""
+    return next((t.title for t in topics if t.id == topic_id), topic_id)
+
+
 def check(root: Path) -> list[Problem]:
     return load_topics(root)[1]
 
 
 class Petitions:
     def __init__(self, handoff: Handoff, tree: Localities, topics: list[PetitionTopic], say: Messages,
-                 staff: Staff) -> None:
+                 staff: Staff, flows: Flows) -> None:
         self.handoff = handoff
+        self.flows = flows
         self.tree = tree
         self.topics = topics
         self.say = say
         self.staff = staff
-        self._drafts: dict[tuple[str, str, str], _Draft] = {}
-        self._dialogue: Dialogue | None = None
 
-    def install(self, dialogue: Dialogue) -> None:
-        self._dialogue = dialogue
-        dialogue.commands.update({"gopy": self.cmd_gopy, "theodoi": self.cmd_theodoi, "gopy_moi": self.cmd_gopy_moi})
-        dialogue.options[PREFIX] = self.on_option
-        dialogue.menu_handlers["feedback"] = self.cmd_gopy
-        self.handoff.topic_title = self.topic_title  # type: ignore[method-assign]
+    def routes(self) -> Routes:
+        """/gopy (also the main menu's "Góp ý"), /theodoi, /gopy_moi and the petition buttons."""
+        return Routes(owner=OWNER, commands={"gopy": self.cmd_gopy, "theodoi": self.cmd_theodoi,
+                                             "gopy_moi": self.cmd_gopy_moi},
+                      options={PREFIX: self.on_option}, menu={"feedback": self.cmd_gopy})
 
     def topic_title(self, topic_id: str) -> str:
-        return next((t.title for t in self.topics if t.id == topic_id), topic_id)
+        return title_of(self.topics, topic_id)
 
     # ------------------------------------------------------------------ the flow
 
@@ -103,15 +110,15 @@ class Petitions:
         inbound = turn.inbound
         if inbound.chat_kind != "private":
             return [Reply(self.say("petition_private_only"))]
-        self._drafts[_key(turn)] = _Draft()
+        self.flows.start(OWNER, turn.inbound, _Draft())
         options = tuple(Option(t.title, f"{PREFIX}:t:{t.id}") for t in self.topics)
         return [Reply(self.say("petition_topic"), options=(*options, self._cancel()))]
 
     async def on_option(self, turn: Turn) -> list[Reply]:
         action, _, arg = turn.args.partition(":")
-        draft = self._drafts.get(_key(turn))
+        draft = self.flows.draft(OWNER, turn.inbound)
         if action == "x":
-            self._drafts.pop(_key(turn), None)
+            self.flows.end(OWNER, turn.inbound)
             return [Reply(self.say("petition_cancelled"))]
         if draft is None or turn.inbound.chat_kind != "private":
             return [Reply(self.say("petition_stale"))]
@@ -124,7 +131,7 @@ class Petitions:
             draft.locality = arg
             return self._ask_content(turn)
         if action == "ok" and draft.topic and draft.locality and draft.text:
-            self._drafts.pop(_key(turn), None)
+            self.flows.end(OWNER, turn.inbound)
             return await self.handoff.open_ticket(turn, "petition", draft.text, locality=draft.locality,
                                                   topic=draft.topic, photo=draft.photo, consent=True)
         return [Reply(self.say("petition_stale"))]
@@ -141,7 +148,7 @@ class Petitions:
         return [Reply(self.say("petition_locality"), options=tuple(options))]
 
     async def _got_locality(self, turn: Turn) -> list[Reply]:
-        draft = self._drafts.get(_key(turn))
+        draft = self.flows.draft(OWNER, turn.inbound)
         if draft is None:
             return [Reply(self.say("petition_stale"))]
         wanted = turn.inbound.text.strip()
@@ -178,13 +185,13 @@ class Petitions:
 
     def _ask_content(self, turn: Turn) -> list[Reply]:
         self._expect(turn, self._got_content)
-        draft = self._drafts[_key(turn)]
+        draft = self.flows.draft(OWNER, turn.inbound)
         place = self.tree.full_name(draft.locality or "")
         return [Reply(self.say("petition_content", place=place, limit=MAX_TICKET_CHARS))]
 
     async def _got_content(self, turn: Turn) -> list[Reply]:
         inbound = turn.inbound
-        draft = self._drafts.get(_key(turn))
+        draft = self.flows.draft(OWNER, turn.inbound)
         if draft is None:
             return [Reply(self.say("petition_stale"))]
         if inbound.kind == "media":
@@ -210,8 +217,7 @@ class Petitions:
         return Option(self.say("compose_cancel"), f"{PREFIX}:x:")
 
     def _expect(self, turn: Turn, handler: Handler) -> None:
-        assert self._dialogue is not None
-        self._dialogue.expect(turn.inbound, handler)
+        self.flows.expect(turn.inbound, handler)
 
     # ------------------------------------------------------------------ following up
 
@@ -263,9 +269,6 @@ class Petitions:
                                   text=_excerpt(t.text, 120)))
         return [Reply(self.say("gopy_moi_intro", count=len(waiting)) + "\n" + "\n".join(lines))]
 
-
-def _key(turn: Turn) -> tuple[str, str, str]:
-    return (turn.inbound.channel, turn.inbound.chat_id, turn.inbound.user_id)
 
 
 def _excerpt(text: str, limit: int = EXCERPT) -> str:

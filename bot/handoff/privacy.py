@@ -16,17 +16,22 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.audiences.chats import erase_person as erase_chat
+from bot.audiences.chats import person_row, tombstone
 from bot.audiences.localities import Localities
-from bot.channels.base import DeliveryError, Option, Reply
-from bot.conversation.dialogue import Dialogue, Turn
-from bot.handoff.service import CHANNEL_NAMES, Handoff
+from bot.broadcasts.store import erase_person as erase_sends
+from bot.broadcasts.store import received_count
+from bot.channels.base import DeliveryError, Option, Reply, Sender
+from bot.conversation.routes import Routes, Turn
+from bot.handoff.tickets import CHANNEL_NAMES, Tickets
 from bot.kernel.messages import Messages
+from bot.knowledge.question_log import asked_count
+from bot.knowledge.question_log import erase_person as erase_questions
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -35,19 +40,20 @@ PREFIX = "prv"
 
 
 class Privacy:
-    def __init__(self, db: Database, tree: Localities, say: Messages, handoff: Handoff, retention_days: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Database, tickets: Tickets, tree: Localities, say: Messages, tz: ZoneInfo,
+                 sender: Sender | None, retention_days: int, clock: Callable[[], float] = time.time) -> None:
         self.db = db
+        self.tickets = tickets
         self.tree = tree
         self.say = say
-        self.handoff = handoff
+        self.tz = tz
+        self.sender = sender  # None without running channels (`chat`, `ask`): staff posts stay as they are
         self.retention_days = retention_days
         self.clock = clock
 
-    def install(self, dialogue: Dialogue) -> None:
-        dialogue.commands.update({"dulieu": self.cmd_dulieu, "xoadulieu": self.cmd_xoadulieu})
-        dialogue.options[PREFIX] = self.on_option
-        self.handoff.periodic.append(self.purge)
+    def routes(self) -> Routes:
+        return Routes(owner="handoff.privacy", commands={"dulieu": self.cmd_dulieu, "xoadulieu": self.cmd_xoadulieu},
+                      options={PREFIX: self.on_option})
 
     # ------------------------------------------------------------------ /dulieu
 
@@ -55,17 +61,16 @@ class Privacy:
         inbound = turn.inbound
         if inbound.chat_kind != "private":
             return [Reply(self.say("privacy_private_only"))]
-        chat = await self.db.fetchone("SELECT * FROM chats WHERE id = ?", (turn.chat,))
+        chat = await person_row(self.db, turn.chat)
         assert chat is not None
         place = self.tree.full_name(chat["locality"]) if chat["locality"] else self.say("privacy_no_locality")
         if chat["consent"]:
             subscription = self.say("privacy_subscribed", place=place, since=self._date(chat["consent_at"]))
         else:
             subscription = self.say("privacy_not_subscribed")
-        questions = await self.db.fetchval("SELECT COUNT(*) FROM question_log WHERE chat = ?", (turn.chat,))
-        received = await self.db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat = ? AND status = 'sent'",
-                                          (turn.chat,))
-        tickets = await self.handoff.tickets.list(chat=turn.chat)
+        questions = await asked_count(self.db, turn.chat)
+        received = await received_count(self.db, turn.chat)
+        tickets = await self.tickets.list(chat=turn.chat)
         listed = ", ".join(f"#{t.id} ({self.say(f'ticket_status_{t.status}')})" for t in tickets[-20:])
         text = self.say(
             "privacy_report", channel=CHANNEL_NAMES.get(inbound.channel, inbound.channel), user_id=inbound.user_id,
@@ -98,43 +103,12 @@ class Privacy:
         """Remove one person's personal data (see the module docstring); counts of what changed."""
         now = self.clock()
         counts: dict[str, int] = {}
-        async with self.db.transaction() as tx:
-            cursor = await tx.execute(
-                "SELECT id FROM tickets WHERE chat = ? OR (channel = ? AND user_id = ?)", (chat, channel, user_id))
-            tickets = [r[0] for r in await cursor.fetchall()]
-            marks = ", ".join("?" for _ in tickets)
-            if tickets:
-                await tx.execute(
-                    "UPDATE tickets SET chat = NULL, user_id = NULL, display_name = NULL, photo = NULL, erased_at = ?,"
-                    " closed_by = CASE WHEN status = 'open' THEN 'xoadulieu' ELSE closed_by END,"
-                    " closed_at = CASE WHEN status = 'open' THEN ? ELSE closed_at END,"
-                    f" status = CASE WHEN status = 'open' THEN 'closed' ELSE status END WHERE id IN ({marks})",
-                    (now, now, *tickets),
-                )
-                await tx.execute(f"UPDATE ticket_messages SET photo = NULL WHERE ticket IN ({marks})", tickets)
+        async with self.db.transaction() as tx:  # each table's owner erases its own rows
+            tickets = await self.tickets.erase_person(tx, chat, channel, user_id, now)
             counts["tickets"] = len(tickets)
-            cursor = await tx.execute("UPDATE question_log SET chat = NULL WHERE chat = ?", (chat,))
-            counts["questions"] = max(cursor.rowcount, 0)
-            cursor = await tx.execute("DELETE FROM outbox WHERE chat = ? AND status = 'pending'", (chat,))
-            counts["pending_sends"] = max(cursor.rowcount, 0)
-            tombstone = f"xoa:{chat}"
-            await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ?", (tombstone, chat))
-            await tx.execute(
-                "UPDATE acknowledgements SET user_id = '', display_name = NULL WHERE user_id = ?"
-                " AND chat IN (SELECT id FROM chats WHERE channel = ?)", (user_id, channel),
-            )
-            await tx.execute(
-                "UPDATE chats SET chat_id = ?, display_name = NULL, locality = NULL, consent = 0, consent_at = NULL,"
-                " active = 0, first_seen = ?, last_seen = ? WHERE id = ?", (tombstone, now, now, chat),
-            )
-            await tx.execute("SAVEPOINT drop_chat")
-            try:
-                await tx.execute("DELETE FROM chats WHERE id = ?", (chat,))
-                counts["chat_deleted"] = 1
-            except sqlite3.IntegrityError:  # sent broadcasts still count it: keep the anonymous tombstone
-                await tx.execute("ROLLBACK TO drop_chat")
-                counts["chat_deleted"] = 0
-            await tx.execute("RELEASE drop_chat")
+            counts["questions"] = await erase_questions(tx, chat)
+            counts["pending_sends"] = await erase_sends(tx, chat, channel, user_id, tombstone(chat))
+            counts["chat_deleted"] = int(await erase_chat(tx, chat, now))
         log.info("privacy: personal data of a %s user erased (%s)", channel,
                  ", ".join(f"{k} {v}" for k, v in counts.items()))
         await self._scrub_staff_posts(tickets)
@@ -142,13 +116,13 @@ class Privacy:
 
     async def _scrub_staff_posts(self, tickets: list[int]) -> None:
         """Edit the staff-chat posts of erased tickets so the name no longer shows (best effort)."""
-        if self.handoff.sender is None:
+        if self.sender is None:
             return
         for ticket in tickets:
-            for post in await self.handoff.tickets.posts(ticket):
+            for post in await self.tickets.posts(ticket):
                 reply = Reply(self.say("ticket_erased_post", id=ticket), edit_message_id=post["message_id"])
                 try:
-                    await self.handoff.sender(post["channel"], post["chat_id"], reply)
+                    await self.sender.send(post["channel"], post["chat_id"], reply)
                 except (DeliveryError, KeyError) as exc:
                     log.info("privacy: staff post of ticket %d not edited: %s", ticket, exc)
 
@@ -158,25 +132,13 @@ class Privacy:
         """Erase personal fields of tickets answered or closed more than `retention_days` ago."""
         now = self.clock() if now is None else now
         cutoff = now - self.retention_days * 86_400
-        async with self.db.transaction() as tx:
-            cursor = await tx.execute(
-                "SELECT id FROM tickets WHERE status IN ('answered', 'closed') AND erased_at IS NULL"
-                " AND COALESCE(closed_at, answered_at, updated_at) <= ?", (cutoff,),
-            )
-            ids = [r[0] for r in await cursor.fetchall()]
-            if ids:
-                marks = ", ".join("?" for _ in ids)
-                await tx.execute(
-                    "UPDATE tickets SET chat = NULL, user_id = NULL, display_name = NULL, photo = NULL,"
-                    f" erased_at = ? WHERE id IN ({marks})", (now, *ids),
-                )
-                await tx.execute(f"UPDATE ticket_messages SET photo = NULL WHERE ticket IN ({marks})", ids)
+        ids = await self.tickets.purge(cutoff, now)
         if ids:
             log.info("privacy: personal fields of %d closed tickets purged (older than %d days)", len(ids),
                      self.retention_days)
         return len(ids)
 
-    def _date(self, epoch: Any) -> str:
+    def _date(self, epoch: float | None) -> str:
         if not epoch:
             return "—"
-        return datetime.fromtimestamp(float(epoch), self.handoff.tz).strftime("%d/%m/%Y")
+        return datetime.fromtimestamp(float(epoch), self.tz).strftime("%d/%m/%Y")

@@ -16,7 +16,7 @@ the bot posted for that ticket (their ids are kept in `ticket_posts`) or with
 Open tickets without an answer are announced again every `remind_hours` working hours
 (Mon–Fri 7:00–17:00 local time).
 
-The store part (`Tickets`) is shared with petitions, privacy and the CLI.
+The ticket store (`bot.handoff.tickets.Tickets`) is shared with petitions, privacy and the CLI.
 """
 
 from __future__ import annotations
@@ -26,19 +26,24 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
+
+import aiosqlite
 
 from bot.audiences.chats import Chats, Staff
 from bot.audiences.localities import Localities
-from bot.channels.base import DeliveryError, Inbound, Option, Reply, Sent
-from bot.conversation.dialogue import Dialogue, Turn
+from bot.channels.base import DeliveryError, Inbound, Option, Reply, Sender
+from bot.conversation.flows import Flows
+from bot.conversation.ratelimit import RateLimiter
+from bot.conversation.routes import Routes, Turn
 from bot.conversation.small_talk import small_talk
+from bot.handoff.privacy import Privacy
+from bot.handoff.tickets import CHANNEL_NAMES, Ticket, Tickets
 from bot.kernel import tasks
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import fold, syllables
+from bot.knowledge.question_log import last_declined
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -52,155 +57,11 @@ DECLINED_RECENT = 60 * 60.0  # "Hỏi cán bộ" forwards a question declined at
 CHECK_EVERY = 300.0  # seconds between looks for tickets to re-announce
 PURGE_EVERY = 86_400.0
 WORK_START, WORK_END = 7, 17  # working hours, local time, Monday to Friday
-CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "dòng lệnh"}
 _ASK_FOR_PERSON = re.compile(
     r"\b(gap|hoi|noi chuyen voi|lien he|ket noi|chuyen cho|chuyen den|cho gap|can) "
     r"(can bo|nguoi that|nhan vien|nguoi truc)\b"
 )
 ASK_FOR_PERSON_MAX_SYLLABLES = 9  # longer messages are questions about it: the knowledge base answers
-
-Sender = Callable[[str, str, Reply], Awaitable[Sent]]
-
-
-@dataclass(frozen=True)
-class Ticket:
-    id: int
-    kind: str
-    chat: int | None
-    channel: str
-    user_id: str | None
-    display_name: str | None
-    locality: str | None
-    topic: str | None
-    text: str
-    photo: str | None
-    status: str
-    answer: str | None
-    answered_by: str | None
-    answered_at: float | None
-    closed_by: str | None
-    closed_at: float | None
-    created_at: float
-    updated_at: float
-    reminded_at: float | None
-    erased_at: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _ticket(row: Any) -> Ticket:
-    return Ticket(**{name: row[name] for name in Ticket.__dataclass_fields__})
-
-
-class Tickets:
-    """The tickets table and its companions; no conversation here."""
-
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
-        self.db = db
-        self.clock = clock
-
-    async def create(self, kind: str, chat: int | None, channel: str, user_id: str | None,
-                     display_name: str | None, text: str, *, locality: str | None = None,
-                     topic: str | None = None, photo: str | None = None, consent: bool = False) -> int:
-        now = self.clock()
-        return await self.db.write(
-            "INSERT INTO tickets (kind, chat, channel, user_id, display_name, locality, topic, text, photo,"
-            " consent_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (kind, chat, channel, user_id, display_name or None, locality, topic, text, photo,
-             now if consent else None, now, now),
-        )
-
-    async def get(self, ticket: int) -> Ticket | None:
-        row = await self.db.fetchone("SELECT * FROM tickets WHERE id = ?", (ticket,))
-        return _ticket(row) if row else None
-
-    async def list(self, *, status: str | None = None, kind: str | None = None, chat: int | None = None,
-                   limit: int | None = None) -> list[Ticket]:
-        where, params = ["1 = 1"], []
-        for column, value in (("status", status), ("kind", kind), ("chat", chat)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = f"SELECT * FROM tickets WHERE {' AND '.join(where)} ORDER BY id"
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
-        return [_ticket(r) for r in await self.db.fetchall(sql, params)]
-
-    async def open_count(self, chat: int) -> int:
-        return int(await self.db.fetchval("SELECT COUNT(*) FROM tickets WHERE chat = ? AND status = 'open'", (chat,)))
-
-    async def latest_open_question(self, chat: int) -> Ticket | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM tickets WHERE chat = ? AND kind = 'question' AND status = 'open' ORDER BY id DESC LIMIT 1",
-            (chat,),
-        )
-        return _ticket(row) if row else None
-
-    async def add_message(self, ticket: int, direction: str, text: str, *, photo: str | None = None,
-                          author: str | None = None) -> None:
-        now = self.clock()
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO ticket_messages (ticket, direction, text, photo, author, at) VALUES (?, ?, ?, ?, ?, ?)",
-                (ticket, direction, text, photo, author, now),
-            )
-            await tx.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (now, ticket))
-
-    async def messages(self, ticket: int) -> list[Any]:
-        return await self.db.fetchall("SELECT * FROM ticket_messages WHERE ticket = ? ORDER BY id", (ticket,))
-
-    async def followups(self, ticket: int) -> int:
-        return int(await self.db.fetchval(
-            "SELECT COUNT(*) FROM ticket_messages WHERE ticket = ? AND direction = 'resident'", (ticket,)))
-
-    async def last_resident_activity(self, ticket: Ticket) -> float:
-        at = await self.db.fetchval(
-            "SELECT MAX(at) FROM ticket_messages WHERE ticket = ? AND direction = 'resident'", (ticket.id,))
-        return max(ticket.created_at, at or 0.0)
-
-    async def record_post(self, ticket: int, channel: str, chat_id: str, message_ids: list[str]) -> None:
-        now = self.clock()
-        await self.db.write_many(
-            "INSERT OR REPLACE INTO ticket_posts (channel, chat_id, message_id, ticket, posted_at)"
-            " VALUES (?, ?, ?, ?, ?)", [(channel, chat_id, m, ticket, now) for m in message_ids],
-        )
-
-    async def by_post(self, channel: str, chat_id: str, message_id: str) -> int | None:
-        return await self.db.fetchval(
-            "SELECT ticket FROM ticket_posts WHERE channel = ? AND chat_id = ? AND message_id = ?",
-            (channel, chat_id, message_id),
-        )
-
-    async def posts(self, ticket: int) -> list[Any]:
-        return await self.db.fetchall("SELECT * FROM ticket_posts WHERE ticket = ? ORDER BY posted_at", (ticket,))
-
-    async def answer(self, ticket: int, text: str, by: str) -> None:
-        now = self.clock()
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE tickets SET status = CASE WHEN status = 'closed' THEN 'closed' ELSE 'answered' END,"
-                " answer = CASE WHEN answer IS NULL THEN ? ELSE answer || char(10) || char(10) || ? END,"
-                " answered_by = ?, answered_at = ?, updated_at = ? WHERE id = ?",
-                (text, text, by, now, now, ticket),
-            )
-            await tx.execute(
-                "INSERT INTO ticket_messages (ticket, direction, text, author, at) VALUES (?, 'staff', ?, ?, ?)",
-                (ticket, text, by, now),
-            )
-
-    async def close(self, ticket: int, by: str) -> bool:
-        """Mark handled; False when it already was."""
-        now = self.clock()
-        async with self.db.transaction() as tx:
-            cursor = await tx.execute(
-                "UPDATE tickets SET status = 'closed', closed_by = ?, closed_at = ?, updated_at = ?"
-                " WHERE id = ? AND status != 'closed'", (by, now, now, ticket),
-            )
-            return cursor.rowcount == 1
-
-    async def mark_reminded(self, ticket: int, at: float) -> None:
-        await self.db.write("UPDATE tickets SET reminded_at = ? WHERE id = ?", (at, ticket))
 
 
 # ---------------------------------------------------------------------- working hours
@@ -229,18 +90,30 @@ class Handoff:
     def __init__(
         self,
         db: Database,
+        tickets: Tickets,
         chats: Chats,
         staff: Staff,
         tree: Localities,
         say: Messages,
         tz: ZoneInfo,
         *,
+        sender: Sender | None,
+        answers: Callable[[str], bool],
+        topic_title: Callable[[str], str],
+        privacy: Privacy,
+        limiter: RateLimiter,
+        flows: Flows,
         staff_chat: tuple[str, str] | None = None,
         remind_hours: float = 4.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`sender` reaches residents and the staff chat (None without running channels: `chat`, `ask`);
+        `answers(text)` says whether the knowledge base answers a message (then it is no follow-up);
+        `topic_title` names a petition topic; `privacy` runs its retention purge from the loop here;
+        `limiter` is the per-person rate limit, held here for the service's owners (a dialogue gate)."""
         self.db = db
-        self.tickets = Tickets(db, clock)
+        self.flows = flows
+        self.tickets = tickets
         self.chats = chats
         self.staff = staff
         self.tree = tree
@@ -249,20 +122,20 @@ class Handoff:
         self.staff_chat = staff_chat
         self.remind_hours = remind_hours
         self.clock = clock
-        self.sender: Sender | None = None  # wired by bot.app.service to the running channels
-        self.periodic: list[Callable[[float], Awaitable[Any]]] = []  # privacy's retention purge, …
-        self._dialogue: Dialogue | None = None
+        self.sender = sender
+        self.answers = answers
+        self.topic_title = topic_title
+        self.privacy = privacy
+        self.limiter = limiter
         self._task: asyncio.Task[None] | None = None
-        self.petitions: Any = None  # set by install_all
-        self.privacy: Any = None
-        self.limiter: Any = None
 
-    def install(self, dialogue: Dialogue) -> None:
-        self._dialogue = dialogue
-        dialogue.commands.update({"canbo": self.cmd_canbo, "traloi": self.cmd_traloi})
-        dialogue.options[PREFIX] = self.on_option
-        dialogue.group_text_hooks.append(self.on_staff_chat_text)
-        dialogue.text_hooks.append(self.on_resident_text)
+    def routes(self) -> Routes:
+        """/canbo, /traloi, the "Hỏi cán bộ" button offered with every decline, answers typed in the
+        staff chat (after group phrases), and a resident's follow-up to their open question."""
+        return Routes(owner="handoff", priority=20, commands={"canbo": self.cmd_canbo, "traloi": self.cmd_traloi},
+                      options={PREFIX: self.on_option}, group_text=(self.on_staff_chat_text,),
+                      text=(self.on_resident_text,),
+                      decline_options=(Option(self.say("handoff_offer_button"), f"{PREFIX}:q"),))
 
     # ------------------------------------------------------------------ life cycle (run by bot.app.service)
 
@@ -281,8 +154,7 @@ class Handoff:
             try:
                 if now - last_purge >= PURGE_EVERY:  # at start, then daily
                     last_purge = now
-                    for job in self.periodic:
-                        await job(now)
+                    await self.privacy.purge(now)
                 await self.remind_due(now)
             except asyncio.CancelledError:
                 raise
@@ -334,14 +206,14 @@ class Handoff:
             return False
         channel, chat_id = self.staff_chat
         try:
-            sent = await self.sender(channel, chat_id, reply)
+            sent = await self.sender.send(channel, chat_id, reply)
         except (DeliveryError, KeyError) as exc:
             log.error("ticket %d: posting to the staff chat failed: %s", ticket, exc)
             return False
         await self.tickets.record_post(ticket, channel, chat_id, sent.message_ids)
         return True
 
-    def staff_text(self, ticket: Ticket, messages: list[Any]) -> str:
+    def staff_text(self, ticket: Ticket, messages: list[aiosqlite.Row]) -> str:
         """What staff see: number, kind, channel, display name, locality, the text. Nothing else."""
         place = self.tree.get(ticket.locality)
         who = self.say(
@@ -361,9 +233,6 @@ class Handoff:
             who += "\n" + self.say("ticket_followup_line", when=self.local(m["at"]), text=m["text"])
         return who + "\n\n" + self.say("handoff_staff_howto", id=ticket.id)
 
-    def topic_title(self, topic: str) -> str:
-        return topic  # petitions replace it with the topic's title
-
     # ------------------------------------------------------------------ resident commands and buttons
 
     async def cmd_canbo(self, turn: Turn) -> list[Reply]:
@@ -379,19 +248,18 @@ class Handoff:
         return await self.open_ticket(turn, "question", text)
 
     async def _ask_question(self, turn: Turn) -> list[Reply]:
-        assert self._dialogue is not None
 
         async def got(next_turn: Turn) -> list[Reply]:
             text = next_turn.inbound.text.strip()
             if not text:
-                self._dialogue.expect(next_turn.inbound, got)  # type: ignore[union-attr]
+                self.flows.expect(next_turn.inbound, got)
                 return [Reply(self.say("handoff_ask_prompt"))]
             if len(text) > MAX_TICKET_CHARS:
-                self._dialogue.expect(next_turn.inbound, got)  # type: ignore[union-attr]
+                self.flows.expect(next_turn.inbound, got)
                 return [Reply(self.say("handoff_too_long", limit=MAX_TICKET_CHARS))]
             return await self.open_ticket(next_turn, "question", text)
 
-        self._dialogue.expect(turn.inbound, got)
+        self.flows.expect(turn.inbound, got)
         return [Reply(self.say("handoff_ask_prompt"))]
 
     async def on_option(self, turn: Turn) -> list[Reply]:
@@ -413,10 +281,7 @@ class Handoff:
     async def _forward_declined(self, turn: Turn) -> list[Reply]:
         if turn.inbound.chat_kind != "private":
             return [Reply(self.say("handoff_private_only"))]
-        text = await self.db.fetchval(
-            "SELECT text FROM question_log WHERE chat = ? AND outcome = 'declined' AND asked_at >= ?"
-            " ORDER BY id DESC LIMIT 1", (turn.chat, self.clock() - DECLINED_RECENT),
-        )
+        text = await last_declined(self.db, turn.chat, self.clock() - DECLINED_RECENT)
         if not text:
             return await self._ask_question(turn)
         open_ticket = await self.tickets.latest_open_question(turn.chat)
@@ -438,8 +303,7 @@ class Handoff:
         ticket = await self.tickets.latest_open_question(turn.chat)
         if ticket is None or self.clock() - await self.tickets.last_resident_activity(ticket) > FOLLOWUP_WINDOW:
             return None
-        assert self._dialogue is not None
-        if self._dialogue.index.search(text).decision == "answer":
+        if self.answers(text):
             return None  # a question the bot can answer: answer it
         return await self.append(turn, ticket, text)
 
@@ -521,11 +385,11 @@ class Handoff:
     async def _deliver(self, ticket: Ticket, text: str) -> tuple[bool, str]:
         if ticket.chat is None:
             return False, self.say("ticket_reason_erased")
-        row = await self.db.fetchone("SELECT channel, chat_id FROM chats WHERE id = ?", (ticket.chat,))
-        if row is None or self.sender is None:
+        chat = await self.chats.by_id(ticket.chat)
+        if chat is None or self.sender is None:
             return False, self.say("ticket_reason_no_channel")
         try:
-            await self.sender(row["channel"], row["chat_id"], Reply(text))
+            await self.sender.send(chat.channel, chat.chat_id, Reply(text))
         except KeyError:
             return False, self.say("ticket_reason_no_channel")
         except DeliveryError as exc:
@@ -538,9 +402,7 @@ class Handoff:
         """Announce again the open, unanswered tickets that waited `remind_hours` working hours."""
         now = self.clock() if now is None else now
         due_after = self.remind_hours * 3600
-        rows = await self.db.fetchall(
-            "SELECT id, created_at, reminded_at FROM tickets WHERE status = 'open' AND answered_at IS NULL"
-            " ORDER BY id")
+        rows = await self.tickets.waiting()
         reminded = []
         for row in rows:
             since = row["reminded_at"] or row["created_at"]
@@ -562,27 +424,3 @@ class Handoff:
 def staff_label(inbound: Inbound) -> str:
     name = f" ({inbound.display_name})" if inbound.display_name else ""
     return f"{inbound.channel}:{inbound.user_id}{name}"
-
-
-# ---------------------------------------------------------------------- wiring (bot.app.wiring)
-
-
-def install_all(db: Database, chats: Chats, staff: Staff, tree: Localities, dialogue: Dialogue,
-                settings: Any) -> Handoff:
-    """Handoff, petitions, privacy and the per-person rate limit, plugged into the dialogue."""
-    from bot.conversation.ratelimit import RateLimiter
-    from bot.handoff.petitions import Petitions, load_topics
-    from bot.handoff.privacy import Privacy
-
-    staff_chat = ("telegram", settings.telegram_staff_chat_id) if settings.telegram_staff_chat_id else None
-    handoff = Handoff(db, chats, staff, tree, dialogue.say, settings.tz, staff_chat=staff_chat,
-                      remind_hours=settings.handoff_remind_hours)
-    handoff.install(dialogue)
-    handoff.petitions = Petitions(handoff, tree, load_topics(settings.content_dir)[0], dialogue.say, staff)
-    handoff.petitions.install(dialogue)
-    handoff.privacy = Privacy(db, tree, dialogue.say, handoff, settings.ticket_retention_days)
-    handoff.privacy.install(dialogue)
-    handoff.limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, dialogue.say,
-                                  staff.is_staff)
-    dialogue.gates.append(handoff.limiter.gate)
-    return handoff

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import aiosqlite
+
 from bot.knowledge.index import Answer
 from bot.store.db import Database
 
@@ -31,3 +33,24 @@ class QuestionLog:
                 time.time(),
             ),
         )
+
+
+
+async def last_declined(db: Database, chat: int, since: float) -> str | None:
+    """The chat's latest question the bot declined, asked at or after `since`."""
+    text = await db.fetchval(
+        "SELECT text FROM question_log WHERE chat = ? AND outcome = 'declined' AND asked_at >= ?"
+        " ORDER BY id DESC LIMIT 1", (chat, since),
+    )
+    return str(text) if text else None
+
+
+async def asked_count(db: Database, chat: int) -> int:
+    """How many questions the chat asked (for /dulieu)."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM question_log WHERE chat = ?", (chat,)))
+
+
+async def erase_person(tx: aiosqlite.Connection, chat: int) -> int:
+    """Inside the caller's transaction (/xoadulieu): the person's questions stay as unlinked text."""
+    cursor = await tx.execute("UPDATE question_log SET chat = NULL WHERE chat = ?", (chat,))
+    return max(cursor.rowcount, 0)

@@ -42,7 +42,7 @@ class Recorder:
         self.sent: list[tuple[str, str, Reply]] = []
         self.fail: dict[str, DeliveryError] = {}
 
-    async def __call__(self, channel: str, chat_id: str, reply: Reply) -> Sent:
+    async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent:
         if chat_id in self.fail:
             raise self.fail[chat_id]
         self.sent.append((channel, chat_id, reply))
@@ -56,7 +56,7 @@ class Recorder:
 async def core(tmp_path: Path):
     settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT,
                         telegram_staff_ids=frozenset({STAFF}), telegram_staff_chat_id=STAFF_CHAT)
-    core = await build_core(settings)
+    core = await build_core(settings, Recorder())
     yield core
     await core.close()
 
@@ -64,8 +64,8 @@ async def core(tmp_path: Path):
 def wire(core: Core, clock: Clock) -> Recorder:
     handoff = core.handoff
     assert handoff is not None
-    recorder = Recorder()
-    handoff.sender = recorder
+    recorder = handoff.sender
+    assert isinstance(recorder, Recorder)
     handoff.clock = handoff.tickets.clock = clock
     return recorder
 
