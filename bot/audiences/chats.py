@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -10,6 +11,10 @@ import aiosqlite
 
 from bot.channels.base import Inbound
 from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("telegram", "zalo")
 
 
 @dataclass(frozen=True)
@@ -125,3 +130,53 @@ async def erase_person(tx: aiosqlite.Connection, chat: int, now: float) -> bool:
 def tombstone(chat: int) -> str:
     """The platform id an erased chat is left with."""
     return f"xoa:{chat}"
+
+def check_chat_id(channel: str, chat_id: str) -> str:
+    """An error sentence, or "" when `chat_id` looks right for `channel`."""
+    if channel not in CHANNELS:
+        return f"kênh '{channel}' không được hỗ trợ (chọn: {', '.join(CHANNELS)})"
+    if not chat_id:
+        return "thiếu chat_id"
+    if channel == "telegram" and not chat_id.lstrip("-").isdigit():
+        return f"chat_id '{chat_id}' không hợp lệ cho Telegram (cần một số, nhóm thường bắt đầu bằng -)"
+    if len(chat_id) > 64 or any(ch.isspace() for ch in chat_id):
+        return f"chat_id '{chat_id[:64]}' không hợp lệ"
+    return ""
+
+
+async def migrate_chat(db: Database, channel: str, old_id: str, new_id: str) -> None:
+    """A group got a new id (Telegram supergroup upgrade): keep its registration and pending sends.
+
+    Also touches question_log, outbox and acknowledgements directly (to go through their owners later).
+    """
+    if old_id == new_id:
+        return
+    async with db.transaction() as tx:
+        cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, old_id))
+        old = await cursor.fetchone()
+        if old is None:
+            return
+        cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, new_id))
+        new = await cursor.fetchone()
+        if new is not None:  # the new chat spoke first: fold its row into the old one
+            await tx.execute("UPDATE question_log SET chat = ? WHERE chat = ?", (old[0], new[0]))
+            cursor = await tx.execute(
+                "SELECT (SELECT COUNT(*) FROM outbox WHERE chat = ?) + (SELECT COUNT(*) FROM acknowledgements"
+                " WHERE chat = ?)", (new[0], new[0]),
+            )
+            (refs,) = await cursor.fetchone()  # type: ignore[misc]
+            if refs:
+                await tx.execute(
+                    "UPDATE chats SET locality = o.locality, consent = o.consent, consent_at = o.consent_at,"
+                    " active = 1 FROM (SELECT locality, consent, consent_at FROM chats WHERE id = ?) AS o"
+                    " WHERE chats.id = ?", (old[0], new[0]),
+                )
+                await tx.execute("UPDATE chats SET active = 0 WHERE id = ?", (old[0],))
+                await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'",
+                                 (new_id, old[0]))
+                log.info("%s group %s migrated to %s (registration copied)", channel, old_id, new_id)
+                return
+            await tx.execute("DELETE FROM chats WHERE id = ?", (new[0],))
+        await tx.execute("UPDATE chats SET chat_id = ?, active = 1 WHERE id = ?", (new_id, old[0]))
+        await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'", (new_id, old[0]))
+    log.info("%s group %s migrated to %s", channel, old_id, new_id)

@@ -278,3 +278,13 @@ def load_strict(root: Path) -> Localities:
     if problems:
         raise ContentError(problems)
     return tree
+
+
+def resolve_locality(tree: Localities, text: str) -> tuple[str | None, str]:
+    """(code, "") or (None, an error sentence with suggestions)."""
+    found = tree.lookup(text)
+    if found is not None:
+        return found.code, ""
+    close = tree.suggest(text)
+    hint = f" Có phải: {', '.join(f'{i.code} ({i.name})' for i in close)}?" if close else ""
+    return None, f"không có địa bàn '{text}'.{hint} Xem danh sách: python -m bot localities"

@@ -18,8 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from bot.audiences.chats import Chat, Chats, Staff, chat_from_row
-from bot.audiences.localities import Localities, Locality
+from bot.audiences.chats import Chat, Chats, Staff, chat_from_row, check_chat_id, migrate_chat
+from bot.audiences.localities import Localities, Locality, resolve_locality
 from bot.channels.base import Inbound, Option, Reply
 from bot.conversation.routes import Routes, Turn
 from bot.kernel.messages import Messages
@@ -241,8 +241,6 @@ async def register_groups(db: Database, records: Sequence[GroupRecord],
 
 def parse_groups_csv(text: str, tree: Localities) -> tuple[list[GroupRecord], list[tuple[int, str]]]:
     """Good rows, and (line, problem) for each bad one. Header: channel,chat_id,locality,title."""
-    from bot.cli.audience import check_chat_id, resolve_locality
-
     reader = csv.reader(io.StringIO(text))
     records: list[GroupRecord] = []
     problems: list[tuple[int, str]] = []
@@ -284,38 +282,3 @@ async def list_groups(db: Database, *, unregistered_only: bool = False) -> list[
         where += " AND (locality IS NULL OR consent = 0)"
     rows = await db.fetchall(f"SELECT * FROM chats WHERE {where} ORDER BY locality, display_name, chat_id")
     return [chat_from_row(r) for r in rows]
-
-
-async def migrate_chat(db: Database, channel: str, old_id: str, new_id: str) -> None:
-    """A group got a new id (Telegram supergroup upgrade): keep its registration and pending sends."""
-    if old_id == new_id:
-        return
-    async with db.transaction() as tx:
-        cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, old_id))
-        old = await cursor.fetchone()
-        if old is None:
-            return
-        cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, new_id))
-        new = await cursor.fetchone()
-        if new is not None:  # the new chat spoke first: fold its row into the old one
-            await tx.execute("UPDATE question_log SET chat = ? WHERE chat = ?", (old[0], new[0]))
-            cursor = await tx.execute(
-                "SELECT (SELECT COUNT(*) FROM outbox WHERE chat = ?) + (SELECT COUNT(*) FROM acknowledgements"
-                " WHERE chat = ?)", (new[0], new[0]),
-            )
-            (refs,) = await cursor.fetchone()  # type: ignore[misc]
-            if refs:
-                await tx.execute(
-                    "UPDATE chats SET locality = o.locality, consent = o.consent, consent_at = o.consent_at,"
-                    " active = 1 FROM (SELECT locality, consent, consent_at FROM chats WHERE id = ?) AS o"
-                    " WHERE chats.id = ?", (old[0], new[0]),
-                )
-                await tx.execute("UPDATE chats SET active = 0 WHERE id = ?", (old[0],))
-                await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'",
-                                 (new_id, old[0]))
-                log.info("%s group %s migrated to %s (registration copied)", channel, old_id, new_id)
-                return
-            await tx.execute("DELETE FROM chats WHERE id = ?", (new[0],))
-        await tx.execute("UPDATE chats SET chat_id = ?, active = 1 WHERE id = ?", (new_id, old[0]))
-        await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'", (new_id, old[0]))
-    log.info("%s group %s migrated to %s", channel, old_id, new_id)

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.audiences.localities import Localities, load_strict
+from bot.audiences.chats import CHANNELS, check_chat_id
+from bot.audiences.localities import load_strict, resolve_locality
 from bot.kernel.config import Settings
-
-CHANNELS = ("telegram", "zalo")
 
 
 def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -52,29 +51,6 @@ async def cmd_groups_help(args: argparse.Namespace, settings: Settings) -> int:
 
     build_parser().parse_args(["groups", "--help"])
     return 2
-
-
-def resolve_locality(tree: Localities, text: str) -> tuple[str | None, str]:
-    """(code, "") or (None, an error sentence with suggestions)."""
-    found = tree.lookup(text)
-    if found is not None:
-        return found.code, ""
-    close = tree.suggest(text)
-    hint = f" Có phải: {', '.join(f'{i.code} ({i.name})' for i in close)}?" if close else ""
-    return None, f"không có địa bàn '{text}'.{hint} Xem danh sách: python -m bot localities"
-
-
-def check_chat_id(channel: str, chat_id: str) -> str:
-    """An error sentence, or "" when `chat_id` looks right for `channel`."""
-    if channel not in CHANNELS:
-        return f"kênh '{channel}' không được hỗ trợ (chọn: {', '.join(CHANNELS)})"
-    if not chat_id:
-        return "thiếu chat_id"
-    if channel == "telegram" and not chat_id.lstrip("-").isdigit():
-        return f"chat_id '{chat_id}' không hợp lệ cho Telegram (cần một số, nhóm thường bắt đầu bằng -)"
-    if len(chat_id) > 64 or any(ch.isspace() for ch in chat_id):
-        return f"chat_id '{chat_id[:64]}' không hợp lệ"
-    return ""
 
 
 async def cmd_groups_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.audiences.localities import Localities, load_strict
+from bot.audiences.chats import CHANNELS
+from bot.audiences.localities import Localities, load_strict, resolve_locality
 from bot.broadcasts.store import (
     BroadcastError,
     Broadcasts,
@@ -28,7 +29,6 @@ from bot.broadcasts.store import (
     parse_time,
     read_announcement,
 )
-from bot.cli.audience import CHANNELS, resolve_locality
 from bot.kernel.config import Settings
 
 PAST_SLACK = 60.0  # --at a little in the past means "now"; more is a mistake

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.audiences.registration import migrate_chat
+from bot.audiences.chats import migrate_chat
 from bot.channels.base import Channel, DeliveryError, Inbound, Option, Reply, Sent
 from bot.kernel import tasks
 from bot.kernel.markup import split_text
