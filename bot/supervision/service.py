@@ -63,6 +63,7 @@ from bot.audiences.chats import Staff
 from bot.audiences.localities import Localities
 from bot.channels.base import Inbound, Reply
 from bot.kernel import tasks
+from bot.kernel.dates import find_local_date
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import fold
 from bot.store.db import Database
@@ -82,7 +83,6 @@ log = logging.getLogger(__name__)
 PREFIX = "sv"
 LATE_GRACE = 120.0  # a reminder more than this behind its time was missed (the service was down)
 AdminCheck = Callable[[Inbound], Awaitable[bool]]
-_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(?:lúc\s+)?(\d{1,2})[:hH](\d{2}))?")
 _DONE = re.compile(r"^\W*(?:#(\d+)\s*)?(?:da\s*)?hoan\s*thanh\b(?:[\s:,.;\-–—]*#(\d+))?[\s:,.;\-–—]*", re.S)
 MAX_RESULT = 500
 MAX_LIST = 30
@@ -961,22 +961,15 @@ class Supervision:
         if plan is None or plan.status != "planned":
             return [Reply(self.say("sv_was_cancelled", id=plan_id))]
         example = self._example_date(plan.due_at)
-        match = _DATE.search(text)
-        new_due = None
-        if match:
-            d, m, y, hh, mm = match.groups()
-            try:
-                local = datetime(int(y), int(m), int(d), int(hh) if hh else 17, int(mm) if mm else 0, tzinfo=self.tz)
-                new_due = local.timestamp()
-            except ValueError:
-                new_due = None
+        match = find_local_date(text, self.tz)
+        new_due = match.when if match else None
         if new_due is None:
             self._expect(turn.inbound, lambda t: self._on_extension(t, plan_id))
             return [Reply(self.say("sv_ext_invalid", example=example))]
         if new_due <= max(plan.due_at, self.clock()):
             self._expect(turn.inbound, lambda t: self._on_extension(t, plan_id))
             return [Reply(self.say("sv_ext_past", due=local_text(plan.due_at, self.tz), example=example))]
-        reason = " ".join((text[: match.start()] + " " + text[match.end():]).split()).strip(" -–—:,.;") if match else ""
+        reason = " ".join((text[: match.start] + " " + text[match.end:]).split()).strip(" -–—:,.;") if match else ""
         ext = await self.request_extension(plan_id, turn.inbound, reason[:MAX_RESULT] or "—", new_due)
         if ext is None:
             return [Reply(self.say("sv_was_cancelled", id=plan_id))]

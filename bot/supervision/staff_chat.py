@@ -20,12 +20,12 @@ Non-staff get `staff_only` and a warning in the log.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.channels.base import Inbound, Option, Reply
+from bot.kernel.dates import parse_local_date
 from bot.kernel.vietnamese import fold
 from bot.supervision.plans_io import MAX_TITLE, PlanInput
 from bot.supervision.schedule import ScheduleError, local_text, offsets_text, parse_offsets
@@ -34,8 +34,6 @@ from bot.supervision.service import Supervision, SupervisionError, _who
 log = logging.getLogger(__name__)
 
 PREFIX = "sva"
-DEFAULT_HOUR = 17  # a due date without a time: the end of the working day, as `supervision add`
-_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(?:lúc\s+)?(\d{1,2})[:hH](\d{2}))?\s*$")
 _KINDS = {"giam sat": "giam_sat", "gs": "giam_sat", "phan bien": "phan_bien", "phan bien xa hoi": "phan_bien",
           "pb": "phan_bien"}
 
@@ -281,19 +279,6 @@ class SupervisionChat:
             return await step(turn.inbound, draft, turn.inbound.text)
 
         self._dialogue.expect(inbound, handler)
-
-
-def parse_local_date(text: str, tz: Any) -> float | None:
-    """`dd/mm/yyyy [HH:MM]` in local time (17:00 without a time) as epoch seconds; None if not a real time."""
-    match = _DATE.match(text or "")
-    if match is None:
-        return None
-    d, m, y, hh, mm = match.groups()
-    try:
-        return datetime(int(y), int(m), int(d), int(hh) if hh else DEFAULT_HOUR, int(mm) if mm else 0,
-                        tzinfo=tz).timestamp()
-    except ValueError:
-        return None
 
 
 def _key(inbound: Inbound) -> tuple[str, str]:
