@@ -68,7 +68,7 @@ async def build_app(settings: Settings) -> App:
     app = App(core)
     app.worker = DeliveryWorker(core.db, app.channels, limits_from_settings(settings),
                                 ack_label=core.dialogue.say("ack_button"), resolve=core.broadcasts.resolve_due,
-                                on_pause=app.metrics.channel_paused)
+                                on_pause=app.metrics.channel_paused, wakeup=core.outbox_wakeup)
     app.worker.progress = broadcast_progress(core, app.channels, app.worker)
     handle = app.metrics.timed(app.worker.interactive(core.dialogue.handle))  # replies count in the pacing
     hooks = settings.webhook_base_url  # webhooks instead of polling (bot/web.py receives them)
@@ -94,8 +94,6 @@ async def build_app(settings: Settings) -> App:
         )
     app.worker.on_alert = _staff_alert(core, app.channels, settings)
     core.registration.is_admin = _group_admin_check(app.channels)
-    if core.supervision is not None:  # reminders go through the outbox: wake the worker when queued
-        core.supervision.notify, core.supervision.is_admin = app.worker.notify, core.registration.is_admin
     if core.handoff is not None:
         core.handoff.sender = _direct_sender(app)
     return app

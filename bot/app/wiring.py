@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.audiences.chats import Chats, Staff
 from bot.audiences.localities import Localities, load_strict
@@ -20,6 +20,7 @@ from bot.handoff.service import Handoff, install_all
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
 from bot.kernel.vietnamese import Analyzer
+from bot.kernel.wakeup import Wakeup
 from bot.knowledge import out_of_scope
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
@@ -52,6 +53,7 @@ class Core:
     group_replies: GroupReplies | None = None  # "đã nhận" / "đã hoàn thành" typed in a group
     handoff: Handoff | None = None  # tickets to staff, petitions, privacy, rate limit (bot/handoff.py)
     supervision: Supervision | None = None  # deadlines, reminders, escalation (bot/supervision.py)
+    outbox_wakeup: Wakeup = field(default_factory=Wakeup)  # rows queued outside the worker: look now
 
     async def close(self) -> None:
         await self.db.close()
@@ -81,5 +83,6 @@ async def build_core(settings: Settings) -> Core:
     core = Core(settings, db, content, index, chats, staff, dialogue, localities, registration, broadcasts, authoring)
     core.group_replies = group_replies
     core.handoff = install_all(db, chats, staff, localities, dialogue, settings)
-    core.supervision = build_supervision(core)
+    core.supervision = build_supervision(settings, db, localities, dialogue, staff, group_replies,
+                                         notify=core.outbox_wakeup, is_admin=registration.check_admin)
     return core

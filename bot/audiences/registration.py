@@ -57,6 +57,10 @@ class Registration:
 
     # ------------------------------------------------------------------ groups
 
+    async def check_admin(self, inbound: Inbound) -> bool:
+        """The channel's answer to "is this member a group admin" (False until the app wires `is_admin`)."""
+        return self.is_admin is not None and await self.is_admin(inbound)
+
     async def _may_manage_group(self, inbound: Inbound) -> bool:
         if inbound.is_group_admin or await self.staff.is_staff(inbound.channel, inbound.user_id):
             return True

@@ -34,6 +34,7 @@ from bot.audiences.registration import migrate_chat
 from bot.channels.base import Channel, DeliveryError, Inbound, Option, Reply, Sent
 from bot.kernel import tasks
 from bot.kernel.markup import split_text
+from bot.kernel.wakeup import Wakeup
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class DeliveryWorker:
         backoff: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0, 120.0),
         resolve: Resolver | None = None,
         on_pause: Callable[[str, str, float], None] | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.db = db
         self.channels = channels  # by reference: the app may add channels after building the worker
@@ -222,6 +224,7 @@ class DeliveryWorker:
         self._deferred: list[tuple[float, int]] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self.wakeup = wakeup  # called by others (supervision) when they queued outbox rows: as notify()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -296,6 +299,8 @@ class DeliveryWorker:
         """Until `delay` passed, a send finished, or new work was announced (since the last step)."""
         own: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.sleep(max(0.0, delay))),
                                           asyncio.ensure_future(self._wake.wait())]
+        if self.wakeup is not None:
+            own.append(asyncio.ensure_future(self.wakeup.wait()))
         await asyncio.wait([*own, *self._inflight.values()], return_when=asyncio.FIRST_COMPLETED)
         for waiter in own:
             waiter.cancel()
@@ -336,6 +341,9 @@ class DeliveryWorker:
     async def step(self) -> float:
         """Refill from the outbox when due, dispatch every send the windows allow; return the wait."""
         self._wake.clear()
+        if self.wakeup is not None and self.wakeup.is_set():
+            self.wakeup.clear()
+            self._next_poll = 0.0
         now = self.clock()
         due = self._next_due is not None and now >= self._next_due
         if now >= self._next_poll or due or (self._more and len(self._jobs) < self.batch // 2):
