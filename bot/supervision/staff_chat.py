@@ -20,12 +20,13 @@ Non-staff get `staff_only` and a warning in the log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.audiences.chats import Staff
 from bot.channels.base import Inbound, Option, Reply
+from bot.conversation.dialogue import Dialogue, Turn
 from bot.kernel.dates import parse_local_date
 from bot.kernel.vietnamese import fold
 from bot.supervision.model import SupervisionError, who
@@ -59,9 +60,9 @@ class SupervisionChat:
         self.tree = plans.tree
         self.tz = plans.tz
         self._drafts: dict[tuple[str, str], _Draft] = {}
-        self._dialogue: Any = None
+        self._dialogue: Dialogue | None = None
 
-    def install(self, dialogue: Any) -> None:
+    def install(self, dialogue: Dialogue) -> None:
         self._dialogue = dialogue
         dialogue.commands.update({"themgiamsat": self.cmd_themgiamsat, "doihan": self.cmd_doihan})
         dialogue.options[PREFIX] = self.on_option
@@ -79,7 +80,7 @@ class SupervisionChat:
 
     # ------------------------------------------------------------------ /themgiamsat
 
-    async def cmd_themgiamsat(self, turn: Any) -> list[Reply]:
+    async def cmd_themgiamsat(self, turn: Turn) -> list[Reply]:
         inbound: Inbound = turn.inbound
         refused = await self._refused(inbound, "/themgiamsat", private=True)
         if refused is not None:
@@ -185,7 +186,7 @@ class SupervisionChat:
 
     # ------------------------------------------------------------------ buttons
 
-    async def on_option(self, turn: Any) -> list[Reply]:
+    async def on_option(self, turn: Turn) -> list[Reply]:
         inbound: Inbound = turn.inbound
         refused = await self._refused(inbound, f"option {PREFIX}:{turn.args[:40]}", private=True)
         if refused is not None:
@@ -216,7 +217,7 @@ class SupervisionChat:
 
     # ------------------------------------------------------------------ /doihan
 
-    async def cmd_doihan(self, turn: Any) -> list[Reply]:
+    async def cmd_doihan(self, turn: Turn) -> list[Reply]:
         """`/doihan <id> <dd/mm/yyyy [HH:MM]>`: a new due date; the reminders follow it."""
         inbound: Inbound = turn.inbound
         refused = await self._refused(inbound, "/doihan", private=False)
@@ -271,17 +272,20 @@ class SupervisionChat:
     def _cancel(self) -> Option:
         return Option(self.say("sv_button_cancel"), f"{PREFIX}:x")
 
-    def _expect(self, inbound: Inbound, draft: _Draft, step: Any) -> None:
+    def _expect(self, inbound: Inbound, draft: _Draft,
+                step: Callable[[Inbound, _Draft, str], Awaitable[list[Reply]]]) -> None:
         """The next message goes to `step` while this draft is the one in progress; if it was
         cancelled or replaced meanwhile, the message is handled as if nothing waited for it."""
+        dialogue = self._dialogue
+        assert dialogue is not None, "SupervisionChat.install(dialogue) first"
         waiting_for = draft.step
 
-        async def handler(turn: Any) -> list[Reply]:
+        async def handler(turn: Turn) -> list[Reply]:
             if self._drafts.get(_key(turn.inbound)) is not draft or draft.step != waiting_for:
-                return await self._dialogue.handle(turn.inbound)
+                return await dialogue.handle(turn.inbound)
             return await step(turn.inbound, draft, turn.inbound.text)
 
-        self._dialogue.expect(inbound, handler)
+        dialogue.expect(inbound, handler)
 
 
 def _key(inbound: Inbound) -> tuple[str, str]:
