@@ -148,7 +148,8 @@ async def main(args: argparse.Namespace) -> int:
         # 1. start-up rebuild
         for label, config in (("settings unchanged", sv.config),
                               ("morning hour changed", replace(sv.config, morning=dtime(7, 30)))):
-            fresh = Supervision(core.db, core.localities, core.dialogue.say, core.staff, TZ, config, clock=clock)
+            fresh = Supervision(core.db, core.localities, core.dialogue.say, core.staff, TZ, config, clock=clock,
+                                notify=sv.notify, is_admin=core.channels.is_group_admin)
             start = time.perf_counter()
             await fresh.rebuild()
             await fresh.tick()
@@ -157,8 +158,9 @@ async def main(args: argparse.Namespace) -> int:
             failures += not ok
             print(f"1. start-up rebuild ({label}): {took:.3f} s = {took / REBUILD_LIMIT_S:.2f} of the 3 s limit"
                   f" {'OK' if ok else 'OVER'}")
-        await Supervision(core.db, core.localities, core.dialogue.say, core.staff, TZ, sv.config,
-                          clock=clock).rebuild()  # back to the real settings
+        await Supervision(core.db, core.localities, core.dialogue.say, core.staff, TZ, sv.config, clock=clock,
+                          notify=sv.notify,
+                          is_admin=core.channels.is_group_admin).rebuild()  # back to the real settings
 
         # 2. the table
         times = []
@@ -174,16 +176,16 @@ async def main(args: argparse.Namespace) -> int:
 
         # 3. interactive latency, quiet vs firing
         channel = SlowChannel()
-        worker = DeliveryWorker(core.db, {"telegram": channel}, {"telegram": Limits(30, 20, 1)}, clock=time.time)
+        worker = DeliveryWorker(core.db, {"telegram": channel}, {"telegram": Limits(30, 20, 1)}, clock=time.time,
+                                poll_interval=0.05)  # the core's worker is the one supervision wakes
         handle = worker.interactive(core.dialogue.handle)
-        sv.notify = worker.notify
         await answer_latencies(handle, 20)  # warm up
         clock.now = fire_at - 3600
         await sv.tick()
         quiet = await answer_latencies(handle, args.questions)
         await worker.start()
         clock.now = fire_at  # the 1d reminders of the burst fall due
-        sv._next_housekeeping = clock.now + 3600
+        sv.scheduler.next_housekeeping = clock.now + 3600
         fire_start = time.perf_counter()
         firing = asyncio.create_task(sv.tick())
         busy = await answer_latencies(handle, args.questions)

@@ -21,7 +21,6 @@ from bot.channels.base import Reply, Sender
 from bot.channels.registry import Channels
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
-from bot.conversation.routes import Routes
 from bot.delivery.direct import DirectSender
 from bot.delivery.worker import DeliveryWorker, limits_from_settings
 from bot.handoff.build import build_handoff
@@ -103,25 +102,16 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
                                             sender or direct)
     for routes in handoff_routes:
         dialogue.include(routes)
-    partial = _Partial(settings, db, localities, dialogue, staff)
-    supervision = build_supervision(partial)
-    supervision.notify, supervision.is_admin = worker.notify, channels.is_group_admin
-    dialogue.include(Routes(owner="supervision.phrases", phrases={"da hoan thanh": supervision.on_group_text}))
+    supervision = build_supervision(settings, db, localities, say, staff, flows, notify=worker.notify,
+                                    is_admin=channels.is_group_admin)
+    for routes in supervision.routes():
+        dialogue.include(routes)
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
                 registration, broadcasts, authoring, worker, progress, direct, handoff, supervision)
-
-
-@dataclass(frozen=True)
-class _Partial:  # transitional: what build_supervision reads, until it takes its dependencies itself
-    settings: Settings
-    db: Database
-    localities: Localities
-    dialogue: Dialogue
-    staff: Staff
 
 
 class StaffAlert:

@@ -14,7 +14,6 @@ Callback data: `ath:<action>:<arg>`, well under Telegram's 64 bytes (locality co
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from bot.broadcasts.store import AUDIENCES, BroadcastError, Broadcasts, Report, 
 from bot.channels.base import Option, Reply, Sent
 from bot.conversation.flows import Flows
 from bot.conversation.routes import Routes, Turn
+from bot.kernel.dates import parse_local_date
 from bot.kernel.messages import Messages
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ OWNER = "broadcasts.authoring"
 PREFIX = "ath"
 PREVIEW_CHARS = 3000  # the preview repeats the text; keep the whole reply under 4096
 MAX_TEXT_CHARS = 20_000  # delivery splits long texts; this only stops accidents
-_WHEN = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2})[:hH](\d{2})\s*$")
 
 
 @dataclass
@@ -312,14 +311,7 @@ class Authoring:
 
     def parse_local(self, value: str) -> float | None:
         """`dd/mm/yyyy HH:MM` in local time, as epoch seconds; None if it is not a real time."""
-        match = _WHEN.match(value)
-        if match is None:
-            return None
-        day, month, year, hour, minute = (int(g) for g in match.groups())
-        try:
-            return datetime(year, month, day, hour, minute, tzinfo=self.tz).timestamp()
-        except ValueError:
-            return None
+        return parse_local_date(value, self.tz, time_required=True, allow_word=False)
 
     def _local(self, epoch: float) -> str:
         return datetime.fromtimestamp(epoch, self.tz).strftime("%d/%m/%Y %H:%M")

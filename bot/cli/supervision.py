@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.audiences.localities import load_strict
 from bot.kernel.config import Settings
+from bot.supervision.model import no_group_admins
 from bot.supervision.plans_io import build, parse_file
 from bot.supervision.schedule import ScheduleError, load_config, local_text, parse_due
 from bot.supervision.service import Supervision, SupervisionError
@@ -88,7 +89,8 @@ async def _open(settings: Settings) -> Supervision:
 
     db = await open_database(settings.database_path)
     staff_chat = ("telegram", settings.telegram_staff_chat_id) if settings.telegram_staff_chat_id else None
-    return Supervision(db, tree, Messages(content.messages), Staff(db, {}), settings.tz, config, staff_chat=staff_chat)
+    return Supervision(db, tree, Messages(content.messages), Staff(db, {}), settings.tz, config, staff_chat=staff_chat,
+                       notify=lambda: None, is_admin=no_group_admins)  # no worker here: the service's polls the outbox
 
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:

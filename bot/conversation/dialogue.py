@@ -71,34 +71,6 @@ class Dialogue:
     def has_command(self, name: str) -> bool:
         return name in self.routes.commands
 
-    # transitional, until handoff and supervision declare Routes: the old registries, read-through
-    @property
-    def commands(self) -> dict[str, Handler]:
-        return self.routes.commands
-
-    @property
-    def options(self) -> dict[str, Handler]:
-        return self.routes.options
-
-    @property
-    def menu_handlers(self) -> dict[str, Handler]:
-        return self.routes.menu
-
-    @property
-    def group_text_hooks(self) -> list[Hook]:
-        return self.routes.group_text
-
-    @property
-    def text_hooks(self) -> list[Hook]:
-        return self.routes.text
-
-    @property
-    def gates(self) -> list:
-        return self.routes.gates
-
-    def expect(self, inbound: Inbound, handler: Handler) -> None:
-        self.flows.expect(inbound, handler)
-
     # ------------------------------------------------------------------ entry point
 
     async def handle(self, inbound: Inbound) -> list[Reply]:

@@ -28,6 +28,7 @@ class _Waiting:
     step: Step
     owner: str | None
     draft: object | None
+    still: Callable[[], bool] | None
 
 
 class Flows:
@@ -55,10 +56,11 @@ class Flows:
 
     # ------------------------------------------------------------------ steps
 
-    def expect(self, inbound: Inbound, step: Step, *, owner: str | None = None, draft: object | None = None) -> None:
+    def expect(self, inbound: Inbound, step: Step, *, owner: str | None = None, draft: object | None = None,
+               still: Callable[[], bool] | None = None) -> None:
         """Send this person's next message in this chat to `step` (while `draft`, if given, is
-        still `owner`'s current draft)."""
-        self._waiting[who(inbound)] = _Waiting(step, owner, draft)
+        still `owner`'s current draft, and while `still()`, if given, says so)."""
+        self._waiting[who(inbound)] = _Waiting(step, owner, draft, still)
 
     def waiting(self, inbound: Inbound) -> bool:
         return who(inbound) in self._waiting
@@ -71,6 +73,8 @@ class Flows:
         if waiting.owner is not None and waiting.draft is not None:
             if self._drafts.get((waiting.owner, who(inbound))) is not waiting.draft:
                 return None  # the draft was replaced or ended meanwhile
+        if waiting.still is not None and not waiting.still():
+            return None
         return waiting.step
 
     def drop_step(self, inbound: Inbound) -> None:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from bot.kernel.content import Problem
+from bot.kernel.dates import is_local_date, parse_local_date
 
 REQUIREMENTS_FILE = "requirements.yaml"
 DEFAULT_REMIND = "14d,7d,1d,0d"
@@ -198,15 +199,13 @@ def parse_due(value: str, tz: ZoneInfo) -> float:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        match = re.match(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2})[:hH](\d{2}))?$", text)
-        if match is None:
+        if not is_local_date(text, allow_word=False):
             raise ScheduleError(f"thời hạn '{text}' không hợp lệ: dùng dạng 2026-12-15T17:00 (giờ Việt Nam),"
                                 " kèm múi giờ (2026-12-15T17:00+07:00) hoặc 15/12/2026 17:00") from None
-        d, m, y, hh, mm = match.groups()
-        try:
-            when = datetime(int(y), int(m), int(d), int(hh or 17), int(mm or 0))
-        except ValueError:
+        local = parse_local_date(text, tz, allow_word=False)
+        if local is None:
             raise ScheduleError(f"ngày '{text}' không có thật") from None
+        return local
     else:
         if len(text) == 10:  # 2026-12-15
             when = when.replace(hour=17)

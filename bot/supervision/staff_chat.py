@@ -6,11 +6,11 @@ one gets close-match buttons from `Localities.suggest`), the kind (buttons "Giá
 "Phản biện", or typed), the title, the due date (`dd/mm/yyyy [HH:MM]`, Asia/Ho_Chi_Minh, 17:00
 when no time is given, in the future), the reminder offsets (a button for the default, or typed
 like `7d,1d,2h`), then a summary with the reminder times and "Lưu" / "Hủy". Saving goes through
-`Supervision.add`, exactly as `supervision add` on the CLI. The name follows the house style of
+`Plans.add`, exactly as `supervision add` on the CLI. The name follows the house style of
 Vietnamese verbs without marks (/thongbao, /huythongbao): "thêm giám sát"; `/giamsat` stays the table.
 
 `/doihan <id> <dd/mm/yyyy [HH:MM]>` (staff, private chat or the staff group) moves a plan's due
-date through `Supervision.edit`, which reschedules its reminders (rules in bot/supervision.py).
+date through `Plans.edit`, which reschedules its reminders (rules in bot/supervision/plans.py).
 
 Drafts live in memory, one per staff member (a restart forgets an unfinished one, as with
 /thongbao). Callback data: `sva:<action>[:<arg>]`, well under Telegram's 64 bytes.
@@ -20,22 +20,25 @@ Non-staff get `staff_only` and a warning in the log.
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from bot.audiences.chats import Staff
 from bot.channels.base import Inbound, Option, Reply
+from bot.conversation.flows import Flows
+from bot.conversation.routes import Routes, Turn
+from bot.kernel.dates import parse_local_date
 from bot.kernel.vietnamese import fold
+from bot.supervision.model import SupervisionError, who
+from bot.supervision.plans import Plans
 from bot.supervision.plans_io import MAX_TITLE, PlanInput
 from bot.supervision.schedule import ScheduleError, local_text, offsets_text, parse_offsets
-from bot.supervision.service import Supervision, SupervisionError, _who
 
 log = logging.getLogger(__name__)
 
+OWNER = "supervision.staff_chat"
 PREFIX = "sva"
-DEFAULT_HOUR = 17  # a due date without a time: the end of the working day, as `supervision add`
-_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(?:lúc\s+)?(\d{1,2})[:hH](\d{2}))?\s*$")
 _KINDS = {"giam sat": "giam_sat", "gs": "giam_sat", "phan bien": "phan_bien", "phan bien xa hoi": "phan_bien",
           "pb": "phan_bien"}
 
@@ -52,23 +55,22 @@ class _Draft:
 
 
 class SupervisionChat:
-    def __init__(self, service: Supervision) -> None:
-        self.service = service
-        self.say = service.say
-        self.tree = service.tree
-        self.tz = service.tz
-        self._drafts: dict[tuple[str, str], _Draft] = {}
-        self._dialogue: Any = None
+    def __init__(self, plans: Plans, staff: Staff, flows: Flows) -> None:
+        self.flows = flows
+        self.plans = plans
+        self.staff = staff
+        self.say = plans.say
+        self.tree = plans.tree
+        self.tz = plans.tz
 
-    def install(self, dialogue: Any) -> None:
-        self._dialogue = dialogue
-        dialogue.commands.update({"themgiamsat": self.cmd_themgiamsat, "doihan": self.cmd_doihan})
-        dialogue.options[PREFIX] = self.on_option
+    def routes(self) -> Routes:
+        return Routes(owner=OWNER, commands={"themgiamsat": self.cmd_themgiamsat, "doihan": self.cmd_doihan},
+                      options={PREFIX: self.on_option})
 
     # ------------------------------------------------------------------ gatekeeping
 
     async def _refused(self, inbound: Inbound, what: str, *, private: bool) -> list[Reply] | None:
-        if not await self.service.staff.is_staff(inbound.channel, inbound.user_id):
+        if not await self.staff.is_staff(inbound.channel, inbound.user_id):
             log.warning("supervision %s refused: %s user %s (%s) in chat %s is not staff", what, inbound.channel,
                         inbound.user_id, inbound.display_name or "?", inbound.chat_id)
             return [Reply(self.say("staff_only"))]
@@ -78,13 +80,13 @@ class SupervisionChat:
 
     # ------------------------------------------------------------------ /themgiamsat
 
-    async def cmd_themgiamsat(self, turn: Any) -> list[Reply]:
+    async def cmd_themgiamsat(self, turn: Turn) -> list[Reply]:
         inbound: Inbound = turn.inbound
         refused = await self._refused(inbound, "/themgiamsat", private=True)
         if refused is not None:
             return refused
-        draft = self._drafts[_key(inbound)] = _Draft()
-        log.info("supervision: %s starts a new plan", _who(inbound))
+        draft = self.flows.start(OWNER, inbound, _Draft())
+        log.info("supervision: %s starts a new plan", who(inbound))
         if turn.args:  # "/themgiamsat phan rang": the locality came with the command
             return await self._got_locality(inbound, draft, turn.args)
         self._expect(inbound, draft, self._got_locality)
@@ -136,7 +138,7 @@ class SupervisionChat:
             self._expect(inbound, draft, self._got_due)
             return [Reply(self.say("sv_add_due_invalid", value=text.strip()[:40], example=self._example()),
                           options=(self._cancel(),))]
-        if due <= self.service.clock():
+        if due <= self.plans.clock():
             self._expect(inbound, draft, self._got_due)
             return [Reply(self.say("sv_add_due_past", due=local_text(due, self.tz), example=self._example()),
                           options=(self._cancel(),))]
@@ -145,7 +147,7 @@ class SupervisionChat:
             return await self._summary(draft, draft.remind)
         draft.due_at, draft.step = due, "remind"
         self._expect(inbound, draft, self._got_remind)
-        default = self.service.config.remind
+        default = self.plans.config.remind
         return [Reply(self.say("sv_add_remind", default=default),
                       options=(Option(self.say("sv_button_remind_default", default=default), f"{PREFIX}:r"),
                                self._cancel()))]
@@ -160,19 +162,19 @@ class SupervisionChat:
 
     async def _summary(self, draft: _Draft, remind: str) -> list[Reply]:
         draft.remind, draft.step = remind, "confirm"
-        config = self.service.config
+        config = self.plans.config
         text = self.say("sv_add_summary", place=self.tree.full_name(draft.locality),
                         kind=self.say(f"sv_kind_{draft.kind}"), title=draft.title,
                         due=local_text(draft.due_at, self.tz), period=config.period_of(draft.due_at, self.tz),
                         schedule=self.schedule_text(draft.due_at, remind))
-        if not await self.service.group_count(draft.locality):
+        if not await self.plans.group_count(draft.locality):
             text += "\n\n" + self.say("sv_add_no_groups", place=self.tree.full_name(draft.locality))
         return [Reply(text, options=(Option(self.say("sv_button_save"), f"{PREFIX}:s"), self._cancel()))]
 
     async def _save(self, inbound: Inbound, draft: _Draft) -> list[Reply]:
         plan = PlanInput(draft.locality, draft.title, draft.due_at, draft.remind, draft.kind)
         try:
-            plan_id = await self.service.add(plan, created_by=_who(inbound), source="chat")
+            plan_id = await self.plans.add(plan, created_by=who(inbound), source="chat")
         except SupervisionError:  # the due time passed while the summary waited
             draft.step = "due"
             self._expect(inbound, draft, self._got_due)
@@ -184,15 +186,15 @@ class SupervisionChat:
 
     # ------------------------------------------------------------------ buttons
 
-    async def on_option(self, turn: Any) -> list[Reply]:
+    async def on_option(self, turn: Turn) -> list[Reply]:
         inbound: Inbound = turn.inbound
         refused = await self._refused(inbound, f"option {PREFIX}:{turn.args[:40]}", private=True)
         if refused is not None:
             return refused
         action, _, arg = turn.args.partition(":")
-        draft = self._drafts.get(_key(inbound))
+        draft = self.flows.draft(OWNER, inbound)
         if action == "x":
-            self._drafts.pop(_key(inbound), None)
+            self.flows.end(OWNER, inbound)
             if draft is not None and draft.step == "saved":
                 return [Reply(self.say("sv_add_already", id=draft.plan_id))]
             return [Reply(self.say("sv_add_cancelled"))]
@@ -210,12 +212,12 @@ class SupervisionChat:
                 return [Reply(self.say("sv_add_stale"))]
             return self._ask_title(inbound, draft, arg)
         if action == "r":
-            return await self._summary(draft, self.service.config.remind)
+            return await self._summary(draft, self.plans.config.remind)
         return await self._save(inbound, draft)
 
     # ------------------------------------------------------------------ /doihan
 
-    async def cmd_doihan(self, turn: Any) -> list[Reply]:
+    async def cmd_doihan(self, turn: Turn) -> list[Reply]:
         """`/doihan <id> <dd/mm/yyyy [HH:MM]>`: a new due date; the reminders follow it."""
         inbound: Inbound = turn.inbound
         refused = await self._refused(inbound, "/doihan", private=False)
@@ -225,8 +227,8 @@ class SupervisionChat:
         due = parse_local_date(when, self.tz)
         if not plan_id.isdigit() or len(plan_id) > 12 or due is None:
             return [Reply(self.say("sv_edit_usage", example=self._example()))]
-        before = await self.service.get(int(plan_id))
-        status, plan = await self.service.edit(int(plan_id), due=due, by=_who(inbound))
+        before = await self.plans.get(int(plan_id))
+        status, plan = await self.plans.edit(int(plan_id), due=due, by=who(inbound))
         if status == "missing" or plan is None:
             return [Reply(self.say("sv_missing", id=plan_id))]
         if status == "done":
@@ -244,10 +246,10 @@ class SupervisionChat:
 
     def schedule_text(self, due: float, remind: str) -> str:
         """One line per reminder still ahead ("- 7 ngày trước hạn: 08/12/2026 08:00"), then those already past."""
-        now = self.service.clock()
+        now = self.plans.clock()
         ahead, past = [], []
         for offset in parse_offsets(remind):
-            fire = self.service.config.fire_at(due, offset, self.tz)
+            fire = self.plans.config.fire_at(due, offset, self.tz)
             (ahead if fire > now else past).append((self.offset_words(offset.label), fire))
         lines = [self.say("sv_schedule_item", offset=words, when=local_text(fire, self.tz))
                  for words, fire in sorted(ahead, key=lambda x: x[1])]
@@ -264,37 +266,20 @@ class SupervisionChat:
         return self.say(f"sv_offset_{unit}", n=amount)
 
     def _example(self) -> str:
-        later = datetime.fromtimestamp(self.service.clock(), self.tz) + timedelta(days=14)
+        later = datetime.fromtimestamp(self.plans.clock(), self.tz) + timedelta(days=14)
         return later.strftime("%d/%m/%Y") + " 17:00"
 
     def _cancel(self) -> Option:
         return Option(self.say("sv_button_cancel"), f"{PREFIX}:x")
 
-    def _expect(self, inbound: Inbound, draft: _Draft, step: Any) -> None:
+    def _expect(self, inbound: Inbound, draft: _Draft,
+                step: Callable[[Inbound, _Draft, str], Awaitable[list[Reply]]]) -> None:
         """The next message goes to `step` while this draft is the one in progress; if it was
         cancelled or replaced meanwhile, the message is handled as if nothing waited for it."""
         waiting_for = draft.step
 
-        async def handler(turn: Any) -> list[Reply]:
-            if self._drafts.get(_key(turn.inbound)) is not draft or draft.step != waiting_for:
-                return await self._dialogue.handle(turn.inbound)
+        async def handler(turn: Turn) -> list[Reply]:
             return await step(turn.inbound, draft, turn.inbound.text)
 
-        self._dialogue.expect(inbound, handler)
+        self.flows.expect(inbound, handler, owner=OWNER, draft=draft, still=lambda: draft.step == waiting_for)
 
-
-def parse_local_date(text: str, tz: Any) -> float | None:
-    """`dd/mm/yyyy [HH:MM]` in local time (17:00 without a time) as epoch seconds; None if not a real time."""
-    match = _DATE.match(text or "")
-    if match is None:
-        return None
-    d, m, y, hh, mm = match.groups()
-    try:
-        return datetime(int(y), int(m), int(d), int(hh) if hh else DEFAULT_HOUR, int(mm) if mm else 0,
-                        tzinfo=tz).timestamp()
-    except ValueError:
-        return None
-
-
-def _key(inbound: Inbound) -> tuple[str, str]:
-    return (inbound.channel, inbound.user_id)

@@ -18,9 +18,10 @@ from bot.channels.base import Inbound
 from bot.kernel.config import Settings
 from bot.kernel.messages import Messages
 from bot.store.db import Database, open_database
+from bot.supervision.model import SupervisionError, match_done
 from bot.supervision.plans_io import build, parse_csv, parse_yaml
 from bot.supervision.schedule import ScheduleError, SupervisionConfig, load_config, parse_offsets
-from bot.supervision.service import Supervision, SupervisionError, _match_done
+from bot.supervision.service import Supervision
 from tests.conftest import CONTENT, run_cli
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -56,12 +57,16 @@ TREE, _ = load_localities(CONTENT)
 SAY = Messages(__import__("yaml").safe_load((CONTENT / "messages.yaml").read_text(encoding="utf-8")))
 
 
+async def no_admins(inbound: Inbound) -> bool:
+    return False
+
+
 def service(db: Database, clock: Clock, config: SupervisionConfig | None = None) -> Supervision:
     from bot.audiences.chats import Staff
 
     config = config or SupervisionConfig(nudge_weeks_left=())  # nudges have their own test
     return Supervision(db, TREE, SAY, Staff(db, {"telegram": frozenset({STAFF})}), TZ, config,
-                       staff_chat=("telegram", STAFF_CHAT), clock=clock)
+                       staff_chat=("telegram", STAFF_CHAT), clock=clock, notify=lambda: None, is_admin=no_admins)
 
 
 def plan(locality: str = "phan-rang", due: str = "2026-12-15 17:00", remind: str | None = None, **kw):
@@ -90,7 +95,7 @@ async def sv(db: Database, clock: Clock) -> Supervision:
 
 async def run_at(sv: Supervision, clock: Clock, when: str) -> None:
     clock.set(when)
-    sv._next_housekeeping = 0.0
+    sv.scheduler.next_housekeeping = 0.0
     await sv.tick()
 
 
@@ -164,9 +169,9 @@ async def test_each_offset_goes_to_the_group_once_with_both_buttons(sv: Supervis
 async def test_tick_says_how_long_to_sleep(sv: Supervision, clock: Clock):
     clock.set("2026-12-15 16:59:58")
     await sv.add(plan(remind="0m"))
-    sv._next_housekeeping = clock.now + 3600
+    sv.scheduler.next_housekeeping = clock.now + 3600
     assert await sv.tick() == pytest.approx(1.0)  # max_sleep
-    sv.max_sleep = 60
+    sv.scheduler.max_sleep = 60
     assert await sv.tick() == pytest.approx(2.0)  # until the reminder
 
 
@@ -578,11 +583,11 @@ def test_shipped_settings_load_clean():
 
 
 def test_done_phrases():
-    assert _match_done("Đã hoàn thành: giám sát 12 hộ") == (None, "giám sát 12 hộ")
-    assert _match_done("da hoan thanh #12 kiến nghị 2 nội dung") == ("12", "kiến nghị 2 nội dung")
-    assert _match_done("#7 đã hoàn thành") == ("7", "")
-    assert _match_done("ĐÃ HOÀN THÀNH") == (None, "")
-    assert _match_done("chưa hoàn thành") is None and _match_done("quỹ vì người nghèo") is None
+    assert match_done("Đã hoàn thành: giám sát 12 hộ") == (None, "giám sát 12 hộ")
+    assert match_done("da hoan thanh #12 kiến nghị 2 nội dung") == ("12", "kiến nghị 2 nội dung")
+    assert match_done("#7 đã hoàn thành") == ("7", "")
+    assert match_done("ĐÃ HOÀN THÀNH") == (None, "")
+    assert match_done("chưa hoàn thành") is None and match_done("quỹ vì người nghèo") is None
 
 
 # ---------------------------------------------------------------------- the dialogue

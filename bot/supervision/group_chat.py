@@ -1,0 +1,223 @@
+"""The group side of supervision, and the staff's answers to extension requests.
+
+Buttons `sv:done:<id>` "Đã hoàn thành" and `sv:ext:<id>` "Xin gia hạn" on a reminder (group
+admins or staff; others get a polite refusal), the command `/baocao_gs <id> <kết quả>` (named so
+because `/baocao` is the broadcast report), a reply "đã hoàn thành …" to the bot in a group, and
+in the staff chat `sv:ok:<ext>` / `sv:no:<ext>` on extension requests and `/giamsat` (the table).
+
+For other channels (Zalo has no buttons): call
+
+    replies = await supervision.complete_from_reply(channel, chat_id, text, user_id=..., display_name=...)
+
+when a group writes "đã hoàn thành [#id] <kết quả>" to the bot. It returns None when the text is
+not a completion report (handle it as usual), else the replies to send back to that group. The
+plan is the one named by `#id`, else the one most recently reminded in that chat. It does not
+check admin rights: the caller decides who may report (the dialogue's own group hook checks
+admins, except on channels in `trusted_reply_channels`, default {"zalo"}, whose Bot API cannot
+tell admins apart; a registered Zalo group is trusted).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.audiences.chats import Staff
+from bot.channels.base import Inbound, Reply
+from bot.conversation.flows import Flows
+from bot.conversation.routes import Routes, Turn
+from bot.kernel.dates import find_local_date
+from bot.kernel.messages import Messages
+from bot.supervision.model import MAX_RESULT, PREFIX, AdminCheck, Plan, match_done, who
+from bot.supervision.plans import Plans
+from bot.supervision.schedule import ScheduleError, local_text
+from bot.supervision.texts import Texts
+
+log = logging.getLogger("bot.supervision.service")
+
+
+class GroupChat:
+    def __init__(self, plans: Plans, texts: Texts, staff: Staff, *, is_admin: AdminCheck,
+                 flows: Flows, trusted_reply_channels: set[str] | None = None) -> None:
+        self.plans = plans
+        self.flows = flows
+        self.texts = texts
+        self.say: Messages = texts.say
+        self.staff = staff
+        self.tz: ZoneInfo = plans.tz
+        self.clock: Callable[[], float] = plans.clock
+        self.is_admin = is_admin
+        self.trusted_reply_channels: set[str] = {"zalo"} if trusted_reply_channels is None else trusted_reply_channels
+
+    def routes(self) -> Routes:
+        """/baocao_gs, /giamsat, the reminder buttons, "đã hoàn thành" typed in a group (the button
+        where there is none), and a group's report or extension request typed after a reminder."""
+        return Routes(owner="supervision.group_chat", priority=30,
+                      commands={"baocao_gs": self.cmd_report, "giamsat": self.cmd_table},
+                      options={PREFIX: self.on_option}, phrases={"da hoan thanh": self.on_group_text},
+                      group_text=(self.on_group_text,))
+
+    async def _may_report(self, inbound: Inbound) -> bool:
+        if inbound.is_group_admin or await self.staff.is_staff(inbound.channel, inbound.user_id):
+            return True
+        if inbound.chat_kind == "group":
+            try:
+                return await self.is_admin(inbound)
+            except Exception:
+                log.exception("admin check failed for %s group %s", inbound.channel, inbound.chat_id)
+        return False
+
+    async def _open_plan(self, plan_id: str) -> tuple[Plan | None, list[Reply] | None]:
+        plan = await self.plans.get(int(plan_id)) if plan_id.isdigit() else None
+        if plan is None:
+            return None, [Reply(self.say("sv_missing", id=plan_id[:12]))]
+        if plan.status == "done":
+            return None, [Reply(self.say("sv_already_done", id=plan.id, title=plan.title))]
+        if plan.status == "cancelled":
+            return None, [Reply(self.say("sv_was_cancelled", id=plan.id))]
+        return plan, None
+
+    async def on_option(self, turn: Turn) -> list[Reply]:
+        action, _, arg = turn.args.partition(":")
+        inbound: Inbound = turn.inbound
+        if action in ("ok", "no"):
+            if not await self.staff.is_staff(inbound.channel, inbound.user_id):
+                log.warning("supervision: %s user %s is not staff (extension %s)", inbound.channel, inbound.user_id,
+                            arg[:12])
+                return [Reply(self.say("staff_only"))]
+            if not arg.isdigit():
+                return [Reply(self.say("stale_option"))]
+            status, plan = await self.plans.decide_extension(int(arg), action == "ok", who(inbound))
+            if status == "missing" or plan is None:
+                return [Reply(self.say("stale_option"))]
+            if status == "already":
+                return [Reply(self.say("sv_ext_already", ext=arg))]
+            return [Reply(self.say("sv_ext_decided", ext=arg, id=plan.id, who=inbound.display_name or inbound.user_id,
+                                   decision=self.say(f"sv_decision_{status}"), due=local_text(plan.due_at, self.tz)))]
+        if action not in ("done", "ext"):
+            return [Reply(self.say("stale_option"))]
+        if not await self._may_report(inbound):
+            log.info("supervision: %s user %s may not report for chat %s", inbound.channel, inbound.user_id,
+                     inbound.chat_id)
+            return [Reply(self.say("sv_not_admin"))]
+        plan, refusal = await self._open_plan(arg)
+        if plan is None:
+            return refusal or []
+        if action == "done":
+            self._expect(inbound, lambda t: self._on_result(t, plan.id))
+            return [Reply(self.say("sv_result_prompt", id=plan.id, title=plan.title))]
+        self._expect(inbound, lambda t: self._on_extension(t, plan.id))
+        return [Reply(self.say("sv_ext_prompt", id=plan.id, title=plan.title, due=local_text(plan.due_at, self.tz),
+                               example=self._example_date(plan.due_at)))]
+
+    def _expect(self, inbound: Inbound, handler: Callable[[Turn], Awaitable[list[Reply]]]) -> None:
+        self.flows.expect(inbound, handler)
+
+    async def _on_result(self, turn: Turn, plan_id: int) -> list[Reply]:
+        text = turn.inbound.text.strip().splitlines()[0].strip() if turn.inbound.text.strip() else ""
+        if not text:
+            self._expect(turn.inbound, lambda t: self._on_result(t, plan_id))
+            return [Reply(self.say("sv_result_empty"))]
+        return await self._finish(turn.inbound, plan_id, text)
+
+    async def _finish(self, inbound: Inbound, plan_id: int, result: str) -> list[Reply]:
+        outcome = await self.plans.complete(plan_id, result, who(inbound))
+        plan = await self.plans.get(plan_id)
+        if outcome == "done" and plan is not None:
+            return [Reply(self.say("sv_done", id=plan.id, title=plan.title, result=plan.result or ""))]
+        if outcome == "already" and plan is not None:
+            return [Reply(self.say("sv_already_done", id=plan.id, title=plan.title))]
+        if outcome == "cancelled":
+            return [Reply(self.say("sv_was_cancelled", id=plan_id))]
+        return [Reply(self.say("sv_missing", id=plan_id))]
+
+    async def _on_extension(self, turn: Turn, plan_id: int) -> list[Reply]:
+        text = turn.inbound.text.strip()
+        plan = await self.plans.get(plan_id)
+        if plan is None or plan.status != "planned":
+            return [Reply(self.say("sv_was_cancelled", id=plan_id))]
+        example = self._example_date(plan.due_at)
+        match = find_local_date(text, self.tz)
+        new_due = match.when if match else None
+        if new_due is None:
+            self._expect(turn.inbound, lambda t: self._on_extension(t, plan_id))
+            return [Reply(self.say("sv_ext_invalid", example=example))]
+        if new_due <= max(plan.due_at, self.clock()):
+            self._expect(turn.inbound, lambda t: self._on_extension(t, plan_id))
+            return [Reply(self.say("sv_ext_past", due=local_text(plan.due_at, self.tz), example=example))]
+        reason = " ".join((text[: match.start] + " " + text[match.end:]).split()).strip(" -–—:,.;") if match else ""
+        ext = await self.plans.request_extension(plan_id, turn.inbound, reason[:MAX_RESULT] or "—", new_due)
+        if ext is None:
+            return [Reply(self.say("sv_was_cancelled", id=plan_id))]
+        return [Reply(self.say("sv_ext_sent", id=plan_id, due=local_text(new_due, self.tz)))]
+
+    def _example_date(self, due: float) -> str:
+        later = datetime.fromtimestamp(max(due, self.clock()), self.tz) + timedelta(days=14)
+        return later.strftime("%d/%m/%Y") + " - lý do"
+
+    async def cmd_report(self, turn: Turn) -> list[Reply]:
+        """`/baocao_gs <id> <kết quả>`: report a plan done from its group (admins and staff)."""
+        inbound: Inbound = turn.inbound
+        plan_id, _, result = turn.args.partition(" ")
+        plan_id = plan_id.lstrip("#")
+        if not plan_id.isdigit():
+            return [Reply(self.say("sv_usage"))]
+        if not await self._may_report(inbound):
+            return [Reply(self.say("sv_not_admin"))]
+        plan, refusal = await self._open_plan(plan_id)
+        if plan is None:
+            return refusal or []
+        if not result.strip():
+            self._expect(inbound, lambda t: self._on_result(t, plan.id))
+            return [Reply(self.say("sv_result_prompt", id=plan.id, title=plan.title))]
+        return await self._finish(inbound, plan.id, result.strip())
+
+    async def cmd_table(self, turn: Turn) -> list[Reply]:
+        inbound: Inbound = turn.inbound
+        if not await self.staff.is_staff(inbound.channel, inbound.user_id):
+            log.warning("/giamsat refused: %s user %s is not staff", inbound.channel, inbound.user_id)
+            return [Reply(self.say("staff_only"))]
+        period = turn.args.strip().upper() or None
+        try:
+            table = await self.plans.table(period)
+        except ScheduleError:
+            table = await self.plans.table()
+        return [Reply(self.texts.table_text(table))]
+
+    async def on_group_text(self, turn: Turn) -> list[Reply] | None:
+        inbound: Inbound = turn.inbound
+        if match_done(inbound.text) is None:
+            return None
+        if inbound.channel not in self.trusted_reply_channels and not await self._may_report(inbound):
+            return [Reply(self.say("sv_not_admin"))]
+        return await self.complete_from_reply(inbound.channel, inbound.chat_id, inbound.text,
+                                              user_id=inbound.user_id, display_name=inbound.display_name)
+
+    async def complete_from_reply(self, channel: str, chat_id: str, text: str, *, user_id: str = "",
+                                  display_name: str = "") -> list[Reply] | None:
+        """A group wrote "đã hoàn thành [#id] <kết quả>": mark its plan done. None: not such a text.
+
+        The plan is `#id` if given, else the planned one most recently reminded in this chat, else
+        the only planned one of the chat's locality. Channel-agnostic (see the module notes).
+        """
+        found = match_done(text)
+        if found is None:
+            return None
+        wanted, result = found
+        plan_id = int(wanted) if wanted else await self.plans.plan_for_chat(channel, chat_id)
+        if plan_id is None:
+            return [Reply(self.say("sv_reply_which"))]
+        plan, refusal = await self._open_plan(str(plan_id))
+        if plan is None:
+            return refusal
+        who = f"{channel}:{user_id}" if user_id else f"{channel}:{chat_id}"
+        outcome = await self.plans.complete(plan.id, result or self.say("sv_result_default"), who)
+        if outcome != "done":
+            return [Reply(self.say("sv_missing", id=plan.id))]
+        log.info("supervision plan %d reported done by reply in %s %s (%s)", plan.id, channel, chat_id,
+                 display_name or user_id)
+        done = await self.plans.get(plan.id)
+        return [Reply(self.say("sv_done", id=plan.id, title=plan.title, result=done.result if done else result))]
+
