@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.audiences.chats import CHANNELS, check_chat_id
 from bot.audiences.localities import load_strict, resolve_locality
+from bot.cli.help import show_help
 from bot.kernel.config import Settings
 
 
@@ -18,7 +19,7 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     loc = command("localities", cmd_localities, "cây địa bàn (tỉnh → xã/phường → …) từ content/localities.yaml")
     loc.add_argument("--json", action="store_true", help='mảng JSON các {"code","name","parent"}')
 
-    groups = command("groups", cmd_groups_help, "nhóm chat cộng đồng: đăng ký, nhập từ CSV, liệt kê")
+    groups = command("groups", show_help, "nhóm chat cộng đồng: đăng ký, nhập từ CSV, liệt kê")
     groups_sub = groups.add_subparsers(dest="groups_command", metavar="ACTION")
     add = groups_sub.add_parser("add", help="đăng ký (hoặc cập nhật) một nhóm chat vào một địa bàn")
     add.add_argument("--channel", required=True, choices=CHANNELS)
@@ -45,12 +46,6 @@ async def cmd_localities(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{'  ' * depth}{item.code:<{24 - 2 * depth}} {item.name}")
     return 0
 
-
-async def cmd_groups_help(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli.main import build_parser
-
-    build_parser().parse_args(["groups", "--help"])
-    return 2
 
 
 async def cmd_groups_add(args: argparse.Namespace, settings: Settings) -> int:

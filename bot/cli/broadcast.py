@@ -29,6 +29,7 @@ from bot.broadcasts.store import (
     parse_time,
     read_announcement,
 )
+from bot.cli.help import show_help
 from bot.kernel.config import Settings
 
 PAST_SLACK = 60.0  # --at a little in the past means "now"; more is a mistake
@@ -38,7 +39,7 @@ AUDIENCE_NAMES = {"groups": "các nhóm", "residents": "người dân đăng ký
 
 
 def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    bc = command("broadcast", cmd_broadcast_help, "gửi thông báo tới các nhóm và người dân; xem báo cáo")
+    bc = command("broadcast", show_help, "gửi thông báo tới các nhóm và người dân; xem báo cáo")
     bc_sub = bc.add_subparsers(dest="broadcast_command", metavar="ACTION")
     send = bc_sub.add_parser("send", help="xếp hàng một thông báo; in ra mã số")
     send.add_argument("--to", help="groups, residents hoặc all (có thể ghép: groups,residents)")
@@ -67,12 +68,6 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     cancel.add_argument("id", type=int)
     cancel.set_defaults(func=cmd_broadcast_cancel, quiet_logs=True)
 
-
-async def cmd_broadcast_help(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli.main import build_parser
-
-    build_parser().parse_args(["broadcast", "--help"])
-    return 2
 
 
 def local_time(epoch: float, tz: ZoneInfo) -> str:

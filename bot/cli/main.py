@@ -15,6 +15,12 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import bot.cli.audience as cli_audience
+import bot.cli.broadcast as cli_broadcast
+import bot.cli.operations as cli_operations
+import bot.cli.supervision as cli_supervision
+import bot.cli.tickets as cli_tickets
+from bot.cli.help import show_help
 from bot.kernel import logs
 from bot.kernel.config import ConfigError, Settings, load_settings
 from bot.kernel.content import ContentError, load_content
@@ -58,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, func: Command, help_text: str, quiet: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=func, quiet_logs=quiet)
+        p.set_defaults(func=func, quiet_logs=quiet, parser=p)  # `parser`: show_help prints it
         return p
 
     command("run", cmd_run, "chạy dịch vụ: các kênh đã cấu hình, lịch gửi, hàng đợi gửi tin", quiet=False)
@@ -68,30 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="?", help="câu hỏi; bỏ trống để đọc từng dòng từ stdin")
     ask.add_argument("--json", action="store_true", help="mỗi dòng một đối tượng JSON")
 
-    content = command("content", cmd_content_help, "kiểm tra nội dung")
+    content = command("content", show_help, "kiểm tra nội dung")
     content_sub = content.add_subparsers(dest="content_command", metavar="ACTION")
     check = content_sub.add_parser("check", help="kiểm tra thư mục content/, báo lỗi theo tệp và dòng")
     check.set_defaults(func=cmd_content_check, quiet_logs=True)
 
-    staff = command("staff", cmd_staff_help, "quyền cán bộ")
+    staff = command("staff", show_help, "quyền cán bộ")
     staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION")
     add = staff_sub.add_parser("add", help="cấp quyền cán bộ cho một người dùng")
     add.add_argument("--channel", required=True, choices=["telegram", "zalo"])
     add.add_argument("--user-id", required=True)
     add.set_defaults(func=cmd_staff_add, quiet_logs=True)
 
-    from bot.cli import audience as cli_audience
-    from bot.cli import broadcast as cli_broadcast
-    from bot.cli import tickets as cli_tickets
-
     cli_audience.register(sub, command)
     cli_broadcast.register(sub, command)
     cli_tickets.register(sub, command)
-    from bot.cli import supervision as cli_supervision
-
     cli_supervision.register(sub, command)
-    from bot.cli import operations as cli_operations
-
     cli_operations.add_parser(sub)  # after audience: `localities import` hangs under its `localities`
     return parser
 
@@ -180,14 +178,6 @@ async def _extra_content_checks(root: Path) -> list:
     return content_checks.run_all(root)
 
 
-async def cmd_content_help(args: argparse.Namespace, settings: Settings) -> int:
-    build_parser().parse_args(["content", "--help"])
-    return 2
-
-
-async def cmd_staff_help(args: argparse.Namespace, settings: Settings) -> int:
-    build_parser().parse_args(["staff", "--help"])
-    return 2
 
 
 async def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.audiences.localities import load_strict
+from bot.cli.help import show_help
 from bot.kernel.config import Settings
 from bot.supervision.model import no_group_admins
 from bot.supervision.plans_io import build, parse_file
@@ -25,7 +26,7 @@ KIND_NAMES = {"giam_sat": "giám sát", "phan_bien": "phản biện"}
 
 
 def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    sv = command("supervision", cmd_supervision_help, "kế hoạch giám sát, phản biện: thời hạn, nhắc việc, báo cáo")
+    sv = command("supervision", show_help, "kế hoạch giám sát, phản biện: thời hạn, nhắc việc, báo cáo")
     sv_sub = sv.add_subparsers(dest="supervision_command", metavar="ACTION")
     add = sv_sub.add_parser("add", help="thêm một kế hoạch; in ra mã số")
     add.add_argument("--locality", required=True, help="mã địa bàn (xem: localities)")
@@ -67,12 +68,6 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     cancel.add_argument("id", type=int)
     cancel.set_defaults(func=cmd_cancel, quiet_logs=True)
 
-
-async def cmd_supervision_help(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli.main import build_parser
-
-    build_parser().parse_args(["supervision", "--help"])
-    return 2
 
 
 async def _open(settings: Settings) -> Supervision:

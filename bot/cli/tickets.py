@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.cli.help import show_help
 from bot.kernel.config import Settings
 
 STATUSES = ("open", "answered", "closed")
@@ -29,7 +30,7 @@ EXPORT_FIELDS = ("id", "kind", "status", "topic", "locality", "channel", "displa
 
 
 def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    tk = command("tickets", cmd_tickets_help, "câu hỏi chuyển cán bộ và ý kiến, kiến nghị của người dân")
+    tk = command("tickets", show_help, "câu hỏi chuyển cán bộ và ý kiến, kiến nghị của người dân")
     tk_sub = tk.add_subparsers(dest="tickets_command", metavar="ACTION")
     lst = tk_sub.add_parser("list", help="liệt kê (mới nhất cuối cùng)")
     lst.add_argument("--status", choices=STATUSES)
@@ -44,7 +45,7 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     export.add_argument("--output", "-o", help="tệp ghi ra (mặc định: màn hình)")
     export.set_defaults(func=cmd_tickets_export, quiet_logs=True)
 
-    kb = command("kb", cmd_kb_help, "học từ những câu trợ lý chưa trả lời được")
+    kb = command("kb", show_help, "học từ những câu trợ lý chưa trả lời được")
     kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION")
     gaps = kb_sub.add_parser("gaps", help="nhóm các câu hỏi bị từ chối / chuyển cán bộ, nhiều nhất trước")
     gaps.add_argument("--since", help="từ ngày (dd/mm/yyyy hoặc yyyy-mm-dd)")
@@ -58,18 +59,6 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     draft.set_defaults(func=cmd_kb_draft, quiet_logs=True)
 
 
-async def cmd_tickets_help(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli.main import build_parser
-
-    build_parser().parse_args(["tickets", "--help"])
-    return 2
-
-
-async def cmd_kb_help(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli.main import build_parser
-
-    build_parser().parse_args(["kb", "--help"])
-    return 2
 
 
 def _local(epoch: float | None, settings: Settings) -> str:
