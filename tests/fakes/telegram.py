@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.server import LoopbackServer
+
 FaultKind = Literal["retry_after", "blocked", "kicked", "migrated", "chat_not_found", "bad_gateway"]
 
 # Parameters PTB sends JSON-encoded inside a form body; every other form value stays a string.
@@ -106,7 +108,7 @@ class _Fault:
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(LoopbackServer):
     token: str = "123:ABC"
     username: str = "LoaPhuongBot"
     first_name: str = "Loa Phường"
@@ -138,30 +140,14 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ life cycle
 
-    async def __aenter__(self) -> FakeTelegram:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def start(self) -> None:
         self._changed = asyncio.Condition()
-        app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        await self.listen(self._handle)
 
     async def close(self) -> None:
         self._closing = True
         await self._notify()  # long polls answer at once
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.stop_listening()
 
     # ------------------------------------------------------------------ test helpers
 

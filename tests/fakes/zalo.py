@@ -29,6 +29,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.server import LoopbackServer
+
 MAX_TEXT = 2000
 
 
@@ -56,7 +58,7 @@ class SentMessage:
 
 
 @dataclass
-class FakeZalo:
+class FakeZalo(LoopbackServer):
     token: str = "1234567890:zalo-Secret_token"
     bot_id: str = "1459232241454765289"
     display_name: str = "Loa Phường"
@@ -83,23 +85,9 @@ class FakeZalo:
 
     # ------------------------------------------------------------------ life cycle
 
-    async def __aenter__(self) -> FakeZalo:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def start(self) -> None:
         self._changed = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        await self.listen(self._handle)
 
     async def close(self) -> None:
         self._closing = True
@@ -109,9 +97,7 @@ class FakeZalo:
             await asyncio.gather(*self._deliveries, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.stop_listening()
 
     # ------------------------------------------------------------------ test helpers
 

@@ -1,0 +1,40 @@
+"""The aiohttp skeleton the fake platform servers share: `/bot{token}/{method}` on a free loopback
+port (`url` says which), `async with` to start and close."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+
+class LoopbackServer:
+    url: str
+    _runner: web.AppRunner | None
+
+    async def __aenter__(self):
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def listen(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", handler)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+
+    async def stop_listening(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
