@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from bot.audiences.chats import Staff
 from bot.audiences.localities import load_strict
@@ -18,7 +19,7 @@ from bot.cli.common import Subparsers, add_action, add_group, database, fail, lo
 from bot.kernel.config import Settings
 from bot.supervision.plans_io import build, parse_file
 from bot.supervision.schedule import ScheduleError, load_config, local_text, parse_due
-from bot.supervision.service import Supervision, SupervisionError
+from bot.supervision.service import Plan, Supervision, SupervisionError
 
 STATUS_NAMES = {"planned": "chờ thực hiện", "done": "đã hoàn thành", "cancelled": "đã hủy"}
 KIND_NAMES = {"giam_sat": "giám sát", "phan_bien": "phản biện"}
@@ -93,8 +94,13 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         return print_json({"id": plan_id})
     assert stored is not None
-    print(f"Đã thêm kế hoạch #{plan_id}: {stored.title} — {service.tree.full_name(stored.locality)},"
-          f" hạn {local_text(stored.due_at, settings.tz)} (kỳ {stored.period}).")
+    return _print_plan("Đã thêm", stored, reminders, service, settings)
+
+
+def _print_plan(verb: str, plan: Plan, reminders: list[dict[str, Any]], service: Supervision,
+                settings: Settings) -> int:
+    print(f"{verb} kế hoạch #{plan.id}: {plan.title} — {service.tree.full_name(plan.locality)},"
+          f" hạn {local_text(plan.due_at, settings.tz)} (kỳ {plan.period}).")
     upcoming = [f"{r['offset_label']} → {local_text(r['fire_at'], settings.tz)}" for r in reminders
                 if r["state"] == "pending"]
     print("Lịch nhắc: " + ("; ".join(upcoming) if upcoming else "không còn mốc nào trong tương lai"))
@@ -196,12 +202,7 @@ async def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
         out["reminders"] = [{"offset": r["offset_label"], "at": local_iso(r["fire_at"], settings.tz),
                              "state": r["state"]} for r in reminders]
         return print_json(out)
-    print(f"Đã sửa kế hoạch #{plan.id}: {plan.title} — {service.tree.full_name(plan.locality)},"
-          f" hạn {local_text(plan.due_at, settings.tz)} (kỳ {plan.period}).")
-    upcoming = [f"{r['offset_label']} → {local_text(r['fire_at'], settings.tz)}" for r in reminders
-                if r["state"] == "pending"]
-    print("Lịch nhắc: " + ("; ".join(upcoming) if upcoming else "không còn mốc nào trong tương lai"))
-    return 0
+    return _print_plan("Đã sửa", plan, reminders, service, settings)
 
 
 async def cmd_done(args: argparse.Namespace, settings: Settings) -> int:
