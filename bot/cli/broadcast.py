@@ -10,9 +10,9 @@ import argparse
 import asyncio
 import csv
 import io
-import json
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from bot.broadcasts.store import (
     parse_time,
     read_announcement,
 )
-from bot.cli.help import show_help
+from bot.cli.common import Subparsers, add_action, add_group, database, fail, local_iso, local_time, print_json
 from bot.kernel.config import Settings
 
 PAST_SLACK = 60.0  # --at a little in the past means "now"; more is a mistake
@@ -38,10 +38,9 @@ STATUS_NAMES = {"draft": "nháp", "queued": "chờ gửi", "sending": "đang g�
 AUDIENCE_NAMES = {"groups": "các nhóm", "residents": "người dân đăng ký", "all": "nhóm và người dân"}
 
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    bc = command("broadcast", show_help, "gửi thông báo tới các nhóm và người dân; xem báo cáo")
-    bc_sub = bc.add_subparsers(dest="broadcast_command", metavar="ACTION")
-    send = bc_sub.add_parser("send", help="xếp hàng một thông báo; in ra mã số")
+def add_parser(sub: Subparsers) -> None:
+    bc = add_group(sub, "broadcast", "gửi thông báo tới các nhóm và người dân; xem báo cáo")
+    send = add_action(bc, "send", cmd_broadcast_send, "xếp hàng một thông báo; in ra mã số")
     send.add_argument("--to", help="groups, residents hoặc all (có thể ghép: groups,residents)")
     send.add_argument("--locality", help="mã địa bàn: gửi cho cả địa bàn và các địa bàn bên dưới")
     send.add_argument("--channel", choices=CHANNELS, help="chỉ gửi qua kênh này")
@@ -52,34 +51,24 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     send.add_argument("--at", help="thời điểm gửi, ISO 8601 (giờ địa phương nếu không ghi múi giờ)")
     send.add_argument("--yes", action="store_true", help="không hỏi lại")
     send.add_argument("--json", action="store_true", help='in {"id": …}')
-    send.set_defaults(func=cmd_broadcast_send, quiet_logs=True)
-    show = bc_sub.add_parser("show", help="báo cáo gửi của một thông báo")
+    show = add_action(bc, "show", cmd_broadcast_show, "báo cáo gửi của một thông báo")
     show.add_argument("id", type=int)
     show_format = show.add_mutually_exclusive_group()
     show_format.add_argument("--json", action="store_true", help="tổng hợp, kèm by_locality (theo địa bàn)")
     show_format.add_argument("--csv", nargs="?", const="-", metavar="FILE",
                              help="từng người nhận, dạng CSV, ra màn hình hoặc vào FILE")
-    show.set_defaults(func=cmd_broadcast_show, quiet_logs=True)
-    lst = bc_sub.add_parser("list", help="các thông báo gần đây")
+    lst = add_action(bc, "list", cmd_broadcast_list, "các thông báo gần đây")
     lst.add_argument("--json", action="store_true")
     lst.add_argument("--limit", type=int, default=30)
-    lst.set_defaults(func=cmd_broadcast_list, quiet_logs=True)
-    cancel = bc_sub.add_parser("cancel", help="hủy một thông báo đã hẹn giờ hoặc đang gửi")
+    cancel = add_action(bc, "cancel", cmd_broadcast_cancel, "hủy một thông báo đã hẹn giờ hoặc đang gửi")
     cancel.add_argument("id", type=int)
-    cancel.set_defaults(func=cmd_broadcast_cancel, quiet_logs=True)
 
 
-
-def local_time(epoch: float, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(epoch, tz).strftime("%d/%m/%Y %H:%M")
-
-
-async def _open(settings: Settings) -> tuple[Any, Broadcasts, Localities]:
-    from bot.store.db import open_database
-
+@asynccontextmanager
+async def _broadcasts(settings: Settings) -> AsyncIterator[tuple[Broadcasts, Localities]]:
     tree = load_strict(settings.content_dir)
-    db = await open_database(settings.database_path)
-    return db, Broadcasts(db, tree), tree
+    async with database(settings) as db:
+        yield Broadcasts(db, tree), tree
 
 
 async def cmd_broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,25 +76,20 @@ async def cmd_broadcast_send(args: argparse.Namespace, settings: Settings) -> in
     try:
         text, title, target, send_at, source = _compose(args, settings, tree)
     except BroadcastError as exc:
-        print(f"Lỗi: {exc}", file=sys.stderr)
-        return 2
-    db, broadcasts, _ = await _open(settings)
-    try:
+        return fail(f"Lỗi: {exc}")
+    async with _broadcasts(settings) as (broadcasts, _):
         count = await broadcasts.count(target)
         if not args.yes:
             _preview(text, title, target, send_at, count, settings.tz, tree)
             if not await _confirmed():
-                print("Đã hủy, chưa gửi gì.", file=sys.stderr)
-                return 1
+                return fail("Đã hủy, chưa gửi gì.", 1)
         broadcast = await broadcasts.create(text, target, title=title, send_at=send_at, created_by="cli",
                                             source=source)
-    finally:
-        await db.close()
     if count == 0:
         print("Lưu ý: chưa có người nhận nào phù hợp (nhóm đã đăng ký / người dân đã đồng ý nhận tin).",
               file=sys.stderr)
     if args.json:
-        print(json.dumps({"id": broadcast}))
+        print_json({"id": broadcast})
     else:
         when = "ngay" if send_at is None else f"lúc {local_time(send_at, settings.tz)}"
         print(f"Đã xếp hàng thông báo #{broadcast} cho {count} người nhận, gửi {when}.")
@@ -170,20 +154,15 @@ async def _confirmed() -> bool:
 
 
 async def cmd_broadcast_show(args: argparse.Namespace, settings: Settings) -> int:
-    db, broadcasts, tree = await _open(settings)
-    try:
+    async with _broadcasts(settings) as (broadcasts, tree):
         report = await broadcasts.report(args.id)
         rows = await broadcasts.recipients(args.id) if report is not None and args.csv else []
-    finally:
-        await db.close()
     if report is None:
-        print(f"Không có thông báo #{args.id}.", file=sys.stderr)
-        return 1
+        return fail(f"Không có thông báo #{args.id}.", 1)
     if args.csv:
         return _write_csv(args.csv, rows, settings.tz)
     if args.json:
-        print(json.dumps(report.as_json_full(), ensure_ascii=False))
-        return 0
+        return print_json(report.as_json_full())
     print(_render_report(report, settings.tz, tree))
     return 0
 
@@ -206,8 +185,7 @@ def _write_csv(target: str, rows: list[dict[str, Any]], tz: ZoneInfo) -> int:
     try:
         Path(target).write_text(out.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads Vietnamese right
     except OSError as exc:
-        print(f"Không ghi được tệp {target}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return fail(f"Không ghi được tệp {target}: {exc.strerror or exc}", 1)
     print(f"Đã ghi {len(rows)} dòng vào {target}.", file=sys.stderr)
     return 0
 
@@ -236,17 +214,13 @@ def _render_report(report: Report, tz: ZoneInfo, tree: Localities) -> str:
 
 
 async def cmd_broadcast_list(args: argparse.Namespace, settings: Settings) -> int:
-    db, broadcasts, _ = await _open(settings)
-    try:
+    async with _broadcasts(settings) as (broadcasts, _):
         rows = await broadcasts.recent(args.limit)
-    finally:
-        await db.close()
     if args.json:
-        out = [{"id": r["id"], "title": r["title"], "audience": r["audience"], "locality": r["locality"],
-                "channel": r["channel"], "status": r["status"], "send_at": _iso(r["send_at"], settings.tz),
-                "total": r["total"], "sent": r["sent"]} for r in rows]
-        print(json.dumps(out, ensure_ascii=False))
-        return 0
+        return print_json([{"id": r["id"], "title": r["title"], "audience": r["audience"], "locality": r["locality"],
+                            "channel": r["channel"], "status": r["status"],
+                            "send_at": local_iso(r["send_at"], settings.tz), "total": r["total"], "sent": r["sent"]}
+                           for r in rows])
     if not rows:
         print("Chưa có thông báo nào.")
         return 0
@@ -257,18 +231,10 @@ async def cmd_broadcast_list(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
-def _iso(epoch: float, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(epoch, tz).isoformat(timespec="seconds")
-
-
 async def cmd_broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    db, broadcasts, _ = await _open(settings)
-    try:
+    async with _broadcasts(settings) as (broadcasts, _):
         dropped = await broadcasts.cancel(args.id)
-    finally:
-        await db.close()
     if dropped is None:
-        print(f"Không hủy được thông báo #{args.id} (không có, hoặc đã gửi xong / đã hủy).", file=sys.stderr)
-        return 1
+        return fail(f"Không hủy được thông báo #{args.id} (không có, hoặc đã gửi xong / đã hủy).", 1)
     print(f"Đã hủy thông báo #{args.id}; {dropped} tin chưa gửi sẽ không gửi nữa.")
     return 0

@@ -11,14 +11,12 @@ import argparse
 import asyncio
 import csv
 import io
-import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.help import show_help
+from bot.cli.common import Subparsers, add_action, add_group, database, fail, local_time, print_json
 from bot.kernel.config import Settings
 
 STATUSES = ("open", "answered", "closed")
@@ -29,55 +27,37 @@ EXPORT_FIELDS = ("id", "kind", "status", "topic", "locality", "channel", "displa
                  "followups", "answer", "answered_by", "answered_at", "closed_by", "closed_at")
 
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    tk = command("tickets", show_help, "câu hỏi chuyển cán bộ và ý kiến, kiến nghị của người dân")
-    tk_sub = tk.add_subparsers(dest="tickets_command", metavar="ACTION")
-    lst = tk_sub.add_parser("list", help="liệt kê (mới nhất cuối cùng)")
+def add_parser(sub: Subparsers) -> None:
+    tk = add_group(sub, "tickets", "câu hỏi chuyển cán bộ và ý kiến, kiến nghị của người dân")
+    lst = add_action(tk, "list", cmd_tickets_list, "liệt kê (mới nhất cuối cùng)")
     lst.add_argument("--status", choices=STATUSES)
     lst.add_argument("--kind", choices=KINDS)
     lst.add_argument("--limit", type=int, default=200)
     lst.add_argument("--json", action="store_true", help="mỗi dòng một đối tượng JSON")
-    lst.set_defaults(func=cmd_tickets_list, quiet_logs=True)
-    export = tk_sub.add_parser("export", help="xuất toàn bộ ra CSV (UTF-8, mở được bằng Excel)")
+    export = add_action(tk, "export", cmd_tickets_export, "xuất toàn bộ ra CSV (UTF-8, mở được bằng Excel)")
     export.add_argument("--csv", action="store_true", required=True, help="định dạng CSV")
     export.add_argument("--status", choices=STATUSES)
     export.add_argument("--kind", choices=KINDS)
     export.add_argument("--output", "-o", help="tệp ghi ra (mặc định: màn hình)")
-    export.set_defaults(func=cmd_tickets_export, quiet_logs=True)
 
-    kb = command("kb", show_help, "học từ những câu trợ lý chưa trả lời được")
-    kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION")
-    gaps = kb_sub.add_parser("gaps", help="nhóm các câu hỏi bị từ chối / chuyển cán bộ, nhiều nhất trước")
+    kb = add_group(sub, "kb", "học từ những câu trợ lý chưa trả lời được")
+    gaps = add_action(kb, "gaps", cmd_kb_gaps, "nhóm các câu hỏi bị từ chối / chuyển cán bộ, nhiều nhất trước")
     gaps.add_argument("--since", help="từ ngày (dd/mm/yyyy hoặc yyyy-mm-dd)")
     gaps.add_argument("--limit", type=int, default=20)
     gaps.add_argument("--json", action="store_true")
-    gaps.set_defaults(func=cmd_kb_gaps, quiet_logs=True)
-    draft = kb_sub.add_parser("draft", help="lưu câu trả lời của cán bộ thành mục kiến thức nháp")
+    draft = add_action(kb, "draft", cmd_kb_draft, "lưu câu trả lời của cán bộ thành mục kiến thức nháp")
     draft.add_argument("--ticket", type=int, required=True, help="số câu hỏi (#số)")
     draft.add_argument("--id", help="mã mục (mặc định: nhap-<số>-<câu hỏi không dấu>)")
     draft.add_argument("--force", action="store_true", help="ghi đè nếu tệp đã có")
-    draft.set_defaults(func=cmd_kb_draft, quiet_logs=True)
-
-
-
-
-def _local(epoch: float | None, settings: Settings) -> str:
-    if not epoch:
-        return ""
-    return datetime.fromtimestamp(epoch, settings.tz).strftime("%d/%m/%Y %H:%M")
 
 
 async def _rows(settings: Settings, status: str | None, kind: str | None, limit: int | None) -> list[dict[str, Any]]:
     from bot.handoff.tickets import Tickets
-    from bot.store.db import open_database
 
-    db = await open_database(settings.database_path)
-    try:
+    async with database(settings) as db:
         tickets = await Tickets(db).list(status=status, kind=kind, limit=limit)
         counts = {r[0]: r[1] for r in await db.fetchall(
             "SELECT ticket, COUNT(*) FROM ticket_messages WHERE direction = 'resident' GROUP BY ticket")}
-    finally:
-        await db.close()
     out = []
     for t in tickets:
         row = {name: getattr(t, name) for name in EXPORT_FIELDS if name != "followups"}
@@ -89,8 +69,7 @@ async def _rows(settings: Settings, status: str | None, kind: str | None, limit:
 async def cmd_tickets_list(args: argparse.Namespace, settings: Settings) -> int:
     rows = await _rows(settings, args.status, args.kind, max(1, args.limit))
     if args.json:  # one array, like `groups list --json` and `supervision list --json`
-        print(json.dumps(rows, ensure_ascii=False))
-        return 0
+        return print_json(rows)
     if not rows:
         print("Không có mục nào.")
         return 0
@@ -99,7 +78,7 @@ async def cmd_tickets_list(args: argparse.Namespace, settings: Settings) -> int:
         text = " ".join(r["text"].split())
         text = text if len(text) <= 80 else text[:80] + " …"
         who = r["display_name"] or "(đã ẩn danh)"
-        print(f"#{r['id']}  {_local(r['created_at'], settings)}  {KIND_NAMES[r['kind']]:<8} "
+        print(f"#{r['id']}  {local_time(r['created_at'], settings.tz)}  {KIND_NAMES[r['kind']]:<8} "
               f"{STATUS_NAMES[r['status']]:<10} {place:<14} {who}: {text}")
     return 0
 
@@ -111,7 +90,7 @@ async def cmd_tickets_export(args: argparse.Namespace, settings: Settings) -> in
     writer.writeheader()
     for r in rows:
         for key in ("created_at", "answered_at", "closed_at"):
-            r[key] = _local(r[key], settings)
+            r[key] = local_time(r[key], settings.tz)
         writer.writerow(r)
     if args.output:
         # the BOM makes Excel read it as UTF-8
@@ -125,32 +104,25 @@ async def cmd_tickets_export(args: argparse.Namespace, settings: Settings) -> in
 
 async def cmd_kb_gaps(args: argparse.Namespace, settings: Settings) -> int:
     from bot.knowledge import gaps
-    from bot.store.db import open_database
 
     since = None
     if args.since:
         try:
             since = gaps.parse_date(args.since, settings.tz)
         except ValueError:
-            print(f"--since {args.since!r} không hợp lệ: dùng dd/mm/yyyy hoặc yyyy-mm-dd.", file=sys.stderr)
-            return 2
-    db = await open_database(settings.database_path)
-    try:
+            return fail(f"--since {args.since!r} không hợp lệ: dùng dd/mm/yyyy hoặc yyyy-mm-dd.")
+    async with database(settings) as db:
         asked = await gaps.collect(db, since)
-    finally:
-        await db.close()
     groups = gaps.group(asked)[: max(1, args.limit)]
     if args.json:  # one array, like the other listings
-        print(json.dumps([{"count": g.count, "handed_off": g.handed_off, "question": g.representative(),
-                           "variants": g.variants(), "last": _local(g.last, settings)} for g in groups],
-                         ensure_ascii=False))
-        return 0
+        return print_json([{"count": g.count, "handed_off": g.handed_off, "question": g.representative(),
+                            "variants": g.variants(), "last": local_time(g.last, settings.tz)} for g in groups])
     if not groups:
         print("Chưa có câu hỏi nào bị từ chối hay chuyển cán bộ" + (" trong khoảng này." if since else "."))
         return 0
     print(f"{len(asked)} câu hỏi trợ lý chưa trả lời được, {len(gaps.group(asked))} nhóm; nhiều nhất trước:\n")
     for number, g in enumerate(groups, start=1):
-        print(f"{number:>2}. [{g.count} lần, {g.handed_off} chuyển cán bộ, gần nhất {_local(g.last, settings)}] "
+        print(f"{number:>2}. [{g.count} lần, {g.handed_off} chuyển cán bộ, gần nhất {local_time(g.last, settings.tz)}] "
               f"{g.representative()}")
         for variant in g.variants():
             print(f"      ~ {variant}")
@@ -160,29 +132,21 @@ async def cmd_kb_gaps(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_kb_draft(args: argparse.Namespace, settings: Settings) -> int:
     from bot.handoff.tickets import Tickets
     from bot.knowledge import gaps
-    from bot.store.db import open_database
 
-    db = await open_database(settings.database_path)
-    try:
+    async with database(settings) as db:
         ticket = await Tickets(db).get(args.ticket)
-    finally:
-        await db.close()
     if ticket is None:
-        print(f"Không có câu hỏi #{args.ticket}.", file=sys.stderr)
-        return 1
+        return fail(f"Không có câu hỏi #{args.ticket}.", 1)
     if not ticket.answer:
-        print(f"Câu hỏi #{ticket.id} chưa có câu trả lời của cán bộ.", file=sys.stderr)
-        return 1
+        return fail(f"Câu hỏi #{ticket.id} chưa có câu trả lời của cán bộ.", 1)
     if args.id and not gaps.slug(args.id).replace("-", "").isalnum():
-        print(f"--id {args.id!r} không hợp lệ.", file=sys.stderr)
-        return 2
+        return fail(f"--id {args.id!r} không hợp lệ.")
     when = datetime.fromtimestamp(ticket.answered_at or ticket.updated_at, settings.tz)
     entry_id, text = gaps.draft_entry(ticket.id, ticket.text, ticket.answer, when,
                                       gaps.slug(args.id, 20) if args.id else None)
     try:
         path = gaps.write_draft(settings.content_dir / "knowledge", entry_id, text, force=args.force)
     except FileExistsError as exc:
-        print(f"Tệp {exc} đã có; dùng --force để ghi đè hoặc --id để đặt mã khác.", file=sys.stderr)
-        return 1
+        return fail(f"Tệp {exc} đã có; dùng --force để ghi đè hoặc --id để đặt mã khác.", 1)
     print(f"Đã lưu bản nháp {path} (draft: true: trợ lý chưa dùng cho đến khi cán bộ duyệt và xóa dòng đó).")
     return 0
