@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 from bot.app.wiring import build_core  # noqa: E402
 from bot.audiences.registration import GroupRecord, register_groups  # noqa: E402
 from bot.channels.base import Inbound, Reply, Sent  # noqa: E402
-from bot.delivery.worker import DeliveryWorker, Limits  # noqa: E402
+from bot.delivery.pacing import Limits  # noqa: E402
+from bot.delivery.worker import DeliveryWorker  # noqa: E402
 from bot.kernel.config import Settings  # noqa: E402
 from bot.supervision.plans_io import PlanInput  # noqa: E402
 from bot.supervision.service import Supervision  # noqa: E402
@@ -178,7 +179,7 @@ async def main(args: argparse.Namespace) -> int:
         channel = SlowChannel()
         worker = DeliveryWorker(core.db, {"telegram": channel}, {"telegram": Limits(30, 20, 1)}, clock=time.time,
                                 poll_interval=0.05)  # the core's worker is the one supervision wakes
-        handle = worker.interactive(core.dialogue.handle)
+        handle = core.dialogue.handle
         await answer_latencies(handle, 20)  # warm up
         clock.now = fire_at - 3600
         await sv.tick()

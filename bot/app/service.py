@@ -33,9 +33,10 @@ class App:
     def __init__(self, core: Core, web: WebServer | None = None) -> None:
         self.core = core
         self.web = web  # listens before the channels start; None when it could not (polling mode)
-        # started in this order after the channels, stopped in reverse: the outbox sender, the
-        # broadcast progress lines, ticket re-announcement and purge, supervision reminders
-        self.services: list[Service] = [core.worker, core.progress, core.handoff, core.supervision]
+        # started in this order after the channels, stopped in reverse: replies owed from before
+        # a restart, the outbox sender, the broadcast progress lines, ticket re-announcement and
+        # purge, supervision reminders
+        self.services: list[Service] = [core.replies, core.worker, core.progress, core.handoff, core.supervision]
 
     @property
     def channels(self) -> Channels:
@@ -78,7 +79,7 @@ class App:
 async def build_app(settings: Settings) -> App:
     """The core, with an adapter for each channel that has a token."""
     core = await build_core(settings)
-    handle = core.metrics.timed(core.worker.interactive(core.dialogue.handle))  # replies count in the pacing
+    handle = core.receive  # adapter → dialogue → reply queue → adapter.send
     hooks = settings.webhook_base_url  # webhooks instead of polling (bot/app/web.py receives them)
     if settings.telegram_bot_token:
         from bot.channels.telegram.channel import TelegramChannel

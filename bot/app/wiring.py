@@ -17,12 +17,13 @@ from bot.broadcasts.acks import Acknowledgements
 from bot.broadcasts.authoring import Authoring
 from bot.broadcasts.progress import Progress
 from bot.broadcasts.store import Broadcasts
-from bot.channels.base import Reply, Sender
+from bot.channels.base import Inbound, Reply, Sender
 from bot.channels.registry import Channels
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
-from bot.delivery.direct import DirectSender
-from bot.delivery.worker import DeliveryWorker, limits_from_settings
+from bot.delivery.pacing import Pacing, limits_from_settings
+from bot.delivery.replies import ReplyQueue
+from bot.delivery.worker import DeliveryWorker
 from bot.handoff.build import build_handoff
 from bot.handoff.service import Handoff
 from bot.kernel.config import Settings
@@ -66,9 +67,18 @@ class Core:
     authoring: Authoring
     worker: DeliveryWorker
     progress: Progress
-    direct: DirectSender
+    replies: ReplyQueue  # every reply and staff post, in order per chat, owed durably when refused
     handoff: Handoff
     supervision: Supervision
+
+    async def receive(self, inbound: Inbound) -> list[Reply]:
+        """What a channel adapter calls with each update: the dialogue answers, the reply queue
+        sends (paced where it is sent). Nothing comes back for the adapter to send."""
+        await self.replies.answer(inbound, await self.timed(inbound))
+        return []
+
+    async def timed(self, inbound: Inbound) -> list[Reply]:
+        return await self.metrics.timed(self.dialogue.handle)(inbound)
 
     async def close(self) -> None:
         await self.db.close()
@@ -88,18 +98,18 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     dialogue = Dialogue(content, index, chats, QuestionLog(db), flows)
     say = dialogue.say
     broadcasts = Broadcasts(db, localities)
-    worker = DeliveryWorker(db, channels, limits_from_settings(settings), ack_label=say("ack_button"),
+    pacing = Pacing(limits_from_settings(settings))  # replies and broadcasts count in the same windows
+    replies = ReplyQueue(db, channels, pacing)
+    worker = DeliveryWorker(db, channels, pacing, ack_label=say("ack_button"),
                             resolve=broadcasts.resolve_due, on_pause=metrics.channel_paused,
-                            on_alert=StaffAlert(channels, say, settings.telegram_staff_chat_id))
-    progress = Progress(db, channels, say, rate=worker.rate,
-                        note=lambda channel, chat_id: worker.note_interactive(channel, "private", chat_id))
-    direct = DirectSender(channels, worker)
+                            on_alert=StaffAlert(replies, say, settings.telegram_staff_chat_id))
+    progress = Progress(db, channels, replies, say, rate=worker.rate)
     registration = Registration(db, chats, localities, say, staff, is_admin=channels.is_group_admin)
     authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows)
     for feature in (registration, Acknowledgements(broadcasts, say), authoring):
         dialogue.include(feature.routes())
     handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
-                                            sender or direct)
+                                            sender or replies)
     for routes in handoff_routes:
         dialogue.include(routes)
     supervision = build_supervision(settings, db, localities, say, staff, flows, notify=worker.notify,
@@ -111,18 +121,21 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
         len(content.entries), len(content.topics), settings.database_path,
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
-                registration, broadcasts, authoring, worker, progress, direct, handoff, supervision)
+                registration, broadcasts, authoring, worker, progress, replies, handoff, supervision)
 
 
 class StaffAlert:
     """Tells the staff chat (TELEGRAM_STAFF_CHAT_ID) that a channel stopped on its quota."""
 
-    def __init__(self, channels: Channels, say: Messages, staff_chat: str | None) -> None:
-        self.channels, self.say, self.staff_chat = channels, say, staff_chat
+    def __init__(self, sender: Sender, say: Messages, staff_chat: str | None) -> None:
+        self.sender, self.say, self.staff_chat = sender, say, staff_chat
 
     async def __call__(self, channel: str, reason: str) -> None:
-        telegram = self.channels.get("telegram")
-        if not self.staff_chat or telegram is None or channel == "telegram":
+        if not self.staff_chat or channel == "telegram":
             log.error("%s: %s exceeded and no staff chat to tell (TELEGRAM_STAFF_CHAT_ID)", channel, reason)
             return
-        await telegram.send(self.staff_chat, Reply(self.say("channel_quota_alert", channel=channel.capitalize())))
+        try:
+            await self.sender.send("telegram", self.staff_chat,
+                                   Reply(self.say("channel_quota_alert", channel=channel.capitalize())))
+        except KeyError:
+            log.error("%s: %s exceeded and Telegram is not running to tell the staff chat", channel, reason)

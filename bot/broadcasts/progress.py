@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.channels.base import Channel, Reply
+from bot.channels.base import Channel, Reply, Sender
 from bot.kernel import tasks
 from bot.kernel.messages import Messages
 from bot.store.db import Database
@@ -41,10 +41,10 @@ class Progress:
         self,
         db: Database,
         channels: Mapping[str, Channel],
+        sender: Sender,
         say: Messages,
         *,
         rate: Callable[[str], float] = lambda channel: 30.0,
-        note: Callable[[str, str], None] = lambda channel, chat_id: None,
         clock: Callable[[], float] = time.time,
         interval: float = INTERVAL,
     ) -> None:
@@ -52,7 +52,7 @@ class Progress:
         self.channels = channels
         self.say = say
         self.rate = rate  # the configured overall rate of a channel, until a real one is measured
-        self.note = note  # tells the pacing an edit/summary went out
+        self.sender = sender  # paced and retried like every reply (bot.delivery.replies)
         self.clock = clock
         self.interval = interval
         self._seen: dict[int, _Seen] = {}
@@ -101,7 +101,7 @@ class Progress:
 
     async def _one(self, row: Any, channel: Channel, now: float) -> int:
         broadcast, chat_id, message_id = row["id"], row["notify_chat_id"], row["notify_message_id"]
-        editable = bool(getattr(channel, "can_edit", False)) and message_id is not None
+        editable = channel.can_edit and message_id is not None
         total, sent, failed = int(row["rows"]), int(row["sent"]), int(row["failed"])
         if row["status"] == "sending":
             if not editable:
@@ -112,20 +112,19 @@ class Progress:
                                                   now))
             if text == seen.text:
                 return 0
-            await channel.send(chat_id, Reply(text, edit_message_id=message_id))
-            self.note(row["notify_channel"], chat_id)
+            await self.sender.send(row["notify_channel"], chat_id, Reply(text, edit_message_id=message_id))
             seen.text = text
             return 1
         # done or cancelled: the summary, once
-        if (message_id is None and getattr(channel, "can_edit", False)
+        if (message_id is None and channel.can_edit
                 and now - (row["finished_at"] or now) < SETTLE):
             return 0  # the confirmation is being sent right now: edit it rather than add one
         key = "progress_done" if row["status"] == "done" else "progress_cancelled"
         text = self.say(key, id=broadcast, sent=sent, total=total, failed=failed)
         # claim first: a crash between the two lines loses a summary rather than repeating it
         await self.db.write("UPDATE broadcasts SET notified_at = ? WHERE id = ?", (now, broadcast))
-        await channel.send(chat_id, Reply(text, edit_message_id=message_id if editable else None))
-        self.note(row["notify_channel"], chat_id)
+        await self.sender.send(row["notify_channel"], chat_id,
+                               Reply(text, edit_message_id=message_id if editable else None))
         self._seen.pop(broadcast, None)
         log.info("broadcast %d: summary given to %s %s", broadcast, row["notify_channel"], chat_id)
         return 1

@@ -42,6 +42,9 @@ class Reply:
     # Called by the adapter with what the platform answered, once the reply was sent (e.g. to
     # remember a message id to edit later). Adapters that cannot tell may skip it.
     on_sent: Callable[[Sent], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
+    # Channels that show options as numbered lines (Zalo) number this reply's from here, so the
+    # options of one turn's several messages are numbered on (set by the channel's `prepare`).
+    first_number: int = 1
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class Channel(Protocol):
 
     name: str
     max_text: int
+    can_edit: bool  # Reply.edit_message_id is honoured (else an edit is sent as a new message)
 
     @property
     def running(self) -> bool:
@@ -136,6 +140,10 @@ class Channel(Protocol):
 
     async def send(self, chat_id: str, reply: Reply) -> Sent:
         """Render and send one reply; raise DeliveryError on failure."""
+        ...
+
+    def prepare(self, replies: list[Reply]) -> list[Reply]:
+        """One turn's replies to one chat, as this channel will send them (merged, numbered on)."""
         ...
 
     async def is_group_admin(self, chat_id: str, user_id: str) -> bool:
@@ -151,4 +159,6 @@ class Sender(Protocol):
     staff chat); exists before the channels start. Raises KeyError when that channel is not running,
     DeliveryError when the send fails."""
 
-    async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent: ...
+    async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent | None:
+        """The Sent when it went at once; None when it waits its turn (`reply.on_sent` runs then)."""
+        ...

@@ -18,6 +18,7 @@ from bot.kernel.markup import to_plain
 class ConsoleChannel:
     name = "console"
     max_text = 100_000
+    can_edit = False
 
     def __init__(
         self,
@@ -53,6 +54,9 @@ class ConsoleChannel:
         if reply.options:
             self._options = reply.options
         return Sent()
+
+    def prepare(self, replies: list[Reply]) -> list[Reply]:
+        return replies
 
     def render(self, reply: Reply) -> str:
         parts = []

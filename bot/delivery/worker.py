@@ -8,9 +8,8 @@ Pacing, per channel, is a sliding-window log that mirrors how platforms count: a
 in the last second overall, M in the last minute per group, K in the last second per private
 chat. A send holds its slot from dispatch and is stamped when the answer arrives (later than the
 platform's own stamp, so the window never runs ahead of the platform's). A small share of the
-overall rate is kept free for interactive replies, which the channels send at once; the app tells
-the worker about them (`interactive()`), so they count in the same windows and a broadcast never
-makes them wait.
+overall rate is kept free for interactive replies, which bot.delivery.replies sends at once in
+the same windows (one `Pacing`, bot/delivery/pacing.py), so a broadcast never makes them wait.
 
 Error classes (DeliveryError.kind): rate_limited → pause that channel for retry_after, retry;
 gone → recipient inactive, failed, not retried; migrated → new chat id recorded, resent;
@@ -23,15 +22,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.audiences.chats import migrate_chat
-from bot.channels.base import Channel, DeliveryError, Inbound, Option, Reply, Sent
+from bot.channels.base import Channel, DeliveryError, Option, Reply, Sent
+from bot.delivery.pacing import Limits, Pacer, Pacing
 from bot.kernel import tasks
 from bot.kernel.markup import split_text
 from bot.store.db import Database
@@ -40,114 +39,11 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-Handler = Callable[[Inbound], Awaitable[list[Reply]]]
 Resolver = Callable[[float], Awaitable[float | None]]
 
 DEFER_AFTER = 1.0  # a row whose chat is not free for longer than this goes back to the table
 UNAUTHORIZED_PAUSE = 60.0
 REASON_CHARS = 200
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A channel's rates: overall per second, per group per minute, per private chat per second."""
-
-    per_second: float
-    group_per_minute: float | None = None
-    chat_per_second: float | None = None
-    reserve: float = 0.02  # share of the overall rate kept for interactive replies
-
-
-class Window:
-    """At most `limit` events in any `span` seconds. In-flight events hold a slot until stamped."""
-
-    def __init__(self, limit: int, span: float) -> None:
-        self.limit = max(1, limit)
-        self.span = span
-        self.stamps: deque[float] = deque()
-        self.inflight = 0
-
-    @classmethod
-    def for_rate(cls, count: float, seconds: float) -> Window:
-        """`count` per `seconds`: a whole number of slots over a span that keeps the rate."""
-        limit = max(1, math.floor(count))
-        return cls(limit, seconds * limit / count)
-
-    def free_at(self, now: float) -> float:
-        while self.stamps and self.stamps[0] <= now - self.span:
-            self.stamps.popleft()
-        used = len(self.stamps) + self.inflight
-        if used < self.limit:
-            return now
-        index = used - self.limit
-        if index >= len(self.stamps):
-            return math.inf  # only an in-flight send can free a slot: wait for it
-        return self.stamps[index] + self.span
-
-    def begin(self) -> None:
-        self.inflight += 1
-
-    def end(self, at: float) -> None:
-        self.inflight = max(0, self.inflight - 1)
-        self.stamps.append(at)
-
-    def note(self, at: float) -> None:
-        self.stamps.append(at)
-
-    def idle(self, now: float) -> bool:
-        return not self.inflight and (not self.stamps or self.stamps[-1] <= now - self.span)
-
-
-class Pacer:
-    """One channel's windows: overall, and one per chat (group or private)."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        reserve = max(1, math.ceil(limits.per_second * limits.reserve)) if limits.per_second >= 2 else 0
-        self.overall = Window.for_rate(max(limits.per_second - reserve, 1), 1.0)
-        self.chats: dict[str, Window] = {}
-        self.paused_until = 0.0
-
-    def _chat(self, kind: str, chat_id: str) -> Window | None:
-        window = self.chats.get(chat_id)
-        if window is None:
-            if kind == "group" and self.limits.group_per_minute:
-                window = Window.for_rate(self.limits.group_per_minute, 60.0)
-            elif kind != "group" and self.limits.chat_per_second:
-                window = Window.for_rate(self.limits.chat_per_second, 1.0)
-            else:
-                return None
-            self.chats[chat_id] = window
-        return window
-
-    def channel_ready_at(self, now: float) -> float:
-        return max(self.paused_until, self.overall.free_at(now))
-
-    def chat_ready_at(self, kind: str, chat_id: str, now: float) -> float:
-        window = self._chat(kind, chat_id)
-        return window.free_at(now) if window else now
-
-    def begin(self, kind: str, chat_id: str) -> None:
-        self.overall.begin()
-        window = self._chat(kind, chat_id)
-        if window:
-            window.begin()
-
-    def end(self, kind: str, chat_id: str, at: float) -> None:
-        self.overall.end(at)
-        window = self._chat(kind, chat_id)
-        if window:
-            window.end(at)
-
-    def note(self, kind: str, chat_id: str, at: float) -> None:
-        self.overall.note(at)
-        window = self._chat(kind, chat_id)
-        if window:
-            window.note(at)
-
-    def prune(self, now: float) -> None:
-        if len(self.chats) > 1000:
-            self.chats = {k: w for k, w in self.chats.items() if not w.idle(now)}
 
 
 @dataclass
@@ -177,7 +73,7 @@ class DeliveryWorker:
         self,
         db: Database,
         channels: Mapping[str, Channel],
-        limits: Mapping[str, Limits],
+        limits: Mapping[str, Limits] | Pacing,
         *,
         ack_label: str = "Đã nhận",
         clock: Clock = time.time,
@@ -193,8 +89,8 @@ class DeliveryWorker:
     ) -> None:
         self.db = db
         self.channels = channels  # by reference: the app may add channels after building the worker
-        self.limits = dict(limits)
-        self.pacers: dict[str, Pacer] = {}
+        # the windows, shared with bot.delivery.replies when given a Pacing
+        self.pacing = limits if isinstance(limits, Pacing) else Pacing(limits)
         self.ack_label = ack_label
         self.clock = clock
         self.sleep = sleep
@@ -296,35 +192,14 @@ class DeliveryWorker:
         for waiter in own:
             waiter.cancel()
 
-    # ------------------------------------------------------------------ interactive replies
-
-    def interactive(self, handler: Handler) -> Handler:
-        """Wrap the dialogue: its replies count in the pacing windows (they are sent at once)."""
-
-        async def wrapped(inbound: Inbound) -> list[Reply]:
-            replies = await handler(inbound)
-            for reply in replies:
-                channel = reply.channel or inbound.channel
-                chat_id = reply.chat_id or inbound.chat_id
-                kind = inbound.chat_kind if chat_id == inbound.chat_id else "private"
-                self.note_interactive(channel, kind, chat_id)
-            return replies
-
-        return wrapped
-
-    def note_interactive(self, channel: str, kind: str, chat_id: str) -> None:
-        if channel in self.channels:
-            self.pacer(channel).note(kind, chat_id, self.clock())
+    # ------------------------------------------------------------------ pacing shared with replies
 
     def rate(self, channel: str) -> float:
         """The channel's overall send rate (messages a second), for estimates shown to staff."""
         return self.pacer(channel).limits.per_second
 
     def pacer(self, channel: str) -> Pacer:
-        pacer = self.pacers.get(channel)
-        if pacer is None:
-            pacer = self.pacers[channel] = Pacer(self.limits.get(channel, Limits(1.0, 20, 1)))
-        return pacer
+        return self.pacing(channel)
 
     def notify(self) -> None:
         """New work was queued in this process: look at the outbox now."""
@@ -370,7 +245,7 @@ class DeliveryWorker:
                 continue
             self._dispatch(job, pacer)
         await self._flush_deferred()
-        for pacer in self.pacers.values():
+        for pacer in self.pacing.pacers.values():
             pacer.prune(now)
         return max(0.0, wake - now)
 
@@ -578,12 +453,3 @@ class DeliveryWorker:
         if self._deferred:
             deferred, self._deferred = self._deferred, []
             await self.db.write_many("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", deferred)
-
-
-def limits_from_settings(settings: Any) -> dict[str, Limits]:
-    """Each channel's rates from the TELEGRAM_* / ZALO_* settings."""
-    return {
-        "telegram": Limits(settings.telegram_rate_per_second, settings.telegram_group_rate_per_minute,
-                           settings.telegram_chat_rate_per_second),
-        "zalo": Limits(settings.zalo_rate_per_second, None, 1.0),
-    }

@@ -22,6 +22,7 @@ The ticket store (`bot.handoff.tickets.Tickets`) is shared with petitions, priva
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -33,7 +34,7 @@ import aiosqlite
 
 from bot.audiences.chats import Chats, Staff
 from bot.audiences.localities import Localities
-from bot.channels.base import DeliveryError, Inbound, Option, Reply, Sender
+from bot.channels.base import DeliveryError, Inbound, Option, Reply, Sender, Sent
 from bot.conversation.flows import Flows
 from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.routes import Routes, Turn
@@ -205,12 +206,15 @@ class Handoff:
                         "TELEGRAM_STAFF_CHAT_ID is not set" if self.staff_chat is None else "no channel running")
             return False
         channel, chat_id = self.staff_chat
+
+        async def posted(sent: Sent) -> None:  # now, or when the staff chat's turn comes
+            await self.tickets.record_post(ticket, channel, chat_id, sent.message_ids)
+
         try:
-            sent = await self.sender.send(channel, chat_id, reply)
+            await self.sender.send(channel, chat_id, dataclasses.replace(reply, on_sent=posted))
         except (DeliveryError, KeyError) as exc:
             log.error("ticket %d: posting to the staff chat failed: %s", ticket, exc)
             return False
-        await self.tickets.record_post(ticket, channel, chat_id, sent.message_ids)
         return True
 
     def staff_text(self, ticket: Ticket, messages: list[aiosqlite.Row]) -> str:

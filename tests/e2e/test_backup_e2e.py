@@ -46,6 +46,7 @@ async def test_backup_while_a_2000_group_broadcast_is_delivering(tmp_path: Path)
     async with FakeTelegram(token=TOKEN, username=BOT, limits=(300, 20, 1)) as fake:
         app = await build_app(Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT,
                                        telegram_bot_token=TOKEN, telegram_api_url=fake.url,
+                                       telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
                                        telegram_rate_per_second=300))
         await app.start()
         try:

@@ -41,7 +41,9 @@ async def fake():
 def settings_for(tmp_path: Path, fake: FakeTelegram) -> Callable[..., Settings]:
     def make(**changes) -> Settings:
         base = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, telegram_bot_token=TOKEN,
-                        telegram_api_url=fake.url, telegram_staff_ids=frozenset({str(STAFF)}),
+                        telegram_api_url=fake.url,
+                        telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
+                        telegram_staff_ids=frozenset({str(STAFF)}),
                         telegram_rate_per_second=300)
         return dataclasses.replace(base, **changes)
 

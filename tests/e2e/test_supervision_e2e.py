@@ -38,7 +38,9 @@ async def test_reminders_reach_the_group_on_time_and_the_button_marks_done(fake:
                                                                           caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="bot")  # shown if it fails: when each reminder was queued and sent
     settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, telegram_bot_token=TOKEN,
-                        telegram_api_url=fake.url, telegram_staff_chat_id=str(STAFF_CHAT))
+                        telegram_api_url=fake.url,
+                        telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
+                        telegram_staff_chat_id=str(STAFF_CHAT))
     fake.chat(GROUP, "supergroup", title="Tổ dân phố 3")
     fake.set_admin(GROUP, ADMIN)
     app = await build_app(settings)
@@ -87,7 +89,9 @@ async def test_reminders_reach_the_group_on_time_and_the_button_marks_done(fake:
 
 async def test_staff_enter_a_plan_in_a_private_chat_then_move_its_due_date(fake: FakeTelegram, tmp_path: Path):
     settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, telegram_bot_token=TOKEN,
-                        telegram_api_url=fake.url, telegram_staff_ids=frozenset({str(ADMIN)}))
+                        telegram_api_url=fake.url,
+                        telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
+                        telegram_staff_ids=frozenset({str(ADMIN)}))
     app = await build_app(settings)
     await app.start()
     try:

@@ -45,6 +45,7 @@ def e2e_settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
     return Settings(
         database_path=tmp_path / "data" / "bot.sqlite3", content_dir=CONTENT,
         telegram_bot_token=TOKEN, telegram_api_url=fake.url,
+        telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
     )
 
 

@@ -77,6 +77,7 @@ async def post(app: App, zalo: FakeZalo, chat_id: str, update: dict) -> list[Sen
                                      headers={"X-Bot-Api-Secret-Token": SECRET})
     assert response.status_code == 200 and response.json() == {"ok": True}
     await app.channels["zalo"].drain()
+    await app.core.replies.idle()  # replies owed to the chat's 1-a-second window
     return zalo.sent_to(chat_id)[before:]
 
 
@@ -136,6 +137,7 @@ async def test_media_gets_one_polite_sentence(service: App, zalo: FakeZalo):
                                          headers={"X-Bot-Api-Secret-Token": SECRET})
             assert response.status_code == 200
     await service.channels["zalo"].drain()
+    await service.core.replies.idle()
     assert [m.text for m in zalo.sent_to("r4")] == [service.core.dialogue.say("media_unsupported")] * 3
 
 

@@ -219,6 +219,9 @@ class TelegramChannel:
             ids.extend(await self._send_photo(bot, chat_id, reply.photo, ids[0]))
         return Sent(message_ids=ids)
 
+    def prepare(self, replies: list[Reply]) -> list[Reply]:
+        return replies  # each reply is its own message, with its own buttons
+
     async def _send_photo(self, bot: ExtBot, chat_id: str, photo: str, reply_to: str) -> list[str]:
         """The photo after its text, replying to it. The text is what matters and was sent, so a
         photo Telegram refuses (an expired or foreign file id) is logged, not raised."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -272,11 +273,24 @@ class ZaloBotChannel:
     # ------------------------------------------------------------------ sending
 
     async def send(self, chat_id: str, reply: Reply) -> Sent:
-        """Render `reply` as plain text pieces and send them in order. Raises DeliveryError."""
-        sent = await self._send(chat_id, reply, 1)
+        """Render `reply` as plain text pieces and send them in order. Raises DeliveryError.
+
+        Its options become what a number typed in that chat picks: numbered from
+        `reply.first_number`, after the options already shown this turn (see `prepare`)."""
+        sent = await self._send(chat_id, reply, reply.first_number)
         if reply.options:
-            self._remember(self._options, chat_id, reply.options)
+            earlier = self._options.get(chat_id, ()) if reply.first_number > 1 else ()
+            self._remember(self._options, chat_id, (*earlier[: reply.first_number - 1], *reply.options))
         return sent
+
+    def prepare(self, replies: list[Reply]) -> list[Reply]:
+        """Join consecutive replies into as few messages as fit (every message counts against
+        Zalo's quota) and number the turn's options on across its messages."""
+        prepared, number = [], 1
+        for reply in merge_replies(replies, self.max_text):
+            prepared.append(dataclasses.replace(reply, first_number=number) if number > 1 else reply)
+            number += len(reply.options)
+        return prepared
 
     async def _send(self, chat_id: str, reply: Reply, first_number: int) -> Sent:
         client = self._client()
@@ -387,31 +401,27 @@ class ZaloBotChannel:
             log.exception("zalo: handling message %s failed", inbound.message_id)
             return
         self.stats["handled"] += 1
-        offered: list[Option] = []  # the options of this turn, numbered on across its messages
-        for reply in merge_replies(replies or [], self.max_text):
+        # Standalone use (tests, tools): send what the handler returned. The service's handler
+        # returns nothing: its replies go through bot.delivery.replies, which calls `send`.
+        targets: dict[str, list[Reply]] = {}
+        for reply in replies or ():
             if reply.channel not in (None, self.name):
                 log.warning("zalo: message %s: reply for channel %s dropped", inbound.message_id, reply.channel)
                 continue
-            target = reply.chat_id or inbound.chat_id
-            here = target == inbound.chat_id
-            try:
-                sent = await self._send(target, reply, len(offered) + 1 if here else 1)
-            except Exception as exc:
-                log.warning("zalo: message %s: reply to %s failed: %s", inbound.message_id, target,
-                            redact(str(exc)))
-                continue
-            if here:
-                offered += reply.options
-            elif reply.options:
-                self._remember(self._options, target, reply.options)
-            hook = getattr(reply, "on_sent", None)
-            if hook is not None:
+            targets.setdefault(reply.chat_id or inbound.chat_id, []).append(reply)
+        for target, batch in targets.items():
+            for reply in self.prepare(batch):
                 try:
-                    await hook(sent)
-                except Exception:
-                    log.exception("zalo: message %s: after-send hook failed", inbound.message_id)
-        if offered:
-            self._remember(self._options, inbound.chat_id, tuple(offered))
+                    sent = await self.send(target, reply)
+                except Exception as exc:
+                    log.warning("zalo: message %s: reply to %s failed: %s", inbound.message_id, target,
+                                redact(str(exc)))
+                    continue
+                if reply.on_sent is not None:
+                    try:
+                        await reply.on_sent(sent)
+                    except Exception:
+                        log.exception("zalo: message %s: after-send hook failed", inbound.message_id)
 
     def to_inbound(self, update: Any) -> Inbound | None:
         """The platform-neutral form of one update, or None for what the dialogue never sees."""

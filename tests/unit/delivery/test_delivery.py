@@ -10,8 +10,9 @@ import pytest
 
 from bot.audiences.localities import load_localities
 from bot.broadcasts.store import Broadcasts, Target
-from bot.channels.base import DeliveryError, Inbound, Reply, Sent
-from bot.delivery.worker import DeliveryWorker, Limits, Pacer, Window
+from bot.channels.base import DeliveryError, Reply, Sent
+from bot.delivery.pacing import Limits, Pacer, Window
+from bot.delivery.worker import DeliveryWorker
 from bot.store.db import Database, open_database
 from tests.conftest import CONTENT
 from tests.unit.broadcasts.test_broadcasts import add_chat
@@ -255,19 +256,6 @@ async def test_interactive_replies_count_in_the_window_and_are_never_held():
     window.end(10.0)
     assert window.free_at(11.0) == 70.0  # 19 in flight + 1 done fill the minute until it ages out
     assert Pacer(Limits(300)).overall.limit == 294  # 2 % kept for interactive replies
-
-
-async def test_wrapped_dialogue_reports_its_replies(db, clock):
-    channel = RecordingChannel(clock)
-    worker = worker_for(db, channel, clock, Limits(3, 20, 1, reserve=0.0))
-
-    async def dialogue(inbound: Inbound) -> list[Reply]:
-        return [Reply("một"), Reply("hai")]
-
-    handle = worker.interactive(dialogue)
-    assert len(await handle(Inbound("telegram", "42", "42", text="hỏi"))) == 2
-    pacer = worker.pacer("telegram")
-    assert len(pacer.overall.stamps) == 2 and len(pacer.chats["42"].stamps) == 2
 
 
 async def test_running_worker_picks_up_work_queued_by_another_connection(tmp_path: Path):

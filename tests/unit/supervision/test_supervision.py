@@ -176,7 +176,8 @@ async def test_tick_says_how_long_to_sleep(sv: Supervision, clock: Clock):
 
 
 async def test_delivery_worker_sends_reminders_with_the_buttons(sv: Supervision, clock: Clock, db: Database):
-    from bot.delivery.worker import DeliveryWorker, Limits
+    from bot.delivery.pacing import Limits
+    from bot.delivery.worker import DeliveryWorker
     from tests.unit.delivery.test_delivery import RecordingChannel
 
     channel = RecordingChannel(clock)
