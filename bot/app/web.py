@@ -7,9 +7,9 @@
 
 A webhook is checked before its body is read: a missing secret is 401, a wrong one 403 (compared
 with hmac.compare_digest), each with one log line and nothing processed. Bodies over MAX_BODY are
-413, bodies that are not a JSON object 400; every answer is JSON. An accepted update is handed to
-its channel, which schedules it and returns at once: the platform gets its 200 before the dialogue
-runs (the reply goes out through the platform's send API, not in the webhook answer).
+413, bodies that are not a JSON object (or nested too deeply to parse) 400; every answer is JSON.
+An accepted update is handed to its channel, which schedules it and returns at once: the platform
+gets its 200 before the dialogue runs (the reply goes out through the platform's send API, not in the webhook answer).
 
 `run` starts the server before the channels (so the first webhook calls find it listening) on
 HTTP_HOST:HTTP_PORT: always, because /healthz is useful in polling mode too. In webhook mode
@@ -141,6 +141,9 @@ class WebServer:
         except (ValueError, UnicodeDecodeError):
             self._reject(request, name, "body is not JSON")
             return _error(400, "body is not JSON")
+        except RecursionError:  # 200,000 nested "[": the parser's stack, not ours, gives out
+            self._reject(request, name, "body nested too deeply")
+            return _error(400, "body is nested too deeply")
         if not isinstance(body, dict):
             self._reject(request, name, "body is not a JSON object")
             return _error(400, "body is not a JSON object")

@@ -426,6 +426,16 @@ class Plans:
         return {"period": period, "localities": localities, "overdue": [item(r) for r in overdue],
                 "upcoming": [item(r) for r in upcoming]}
 
+    async def responsible(self, plan: Plan, channel: str, chat_id: str) -> bool:
+        """Is this chat one of the plan's groups (those its reminders go to: the plan's own chat list,
+        else the registered groups of its locality's subtree)? Only they may report or extend it."""
+        if plan.chats:
+            return f"{channel}:{chat_id}" in plan.chats
+        locality = await self.db.fetchval(
+            "SELECT locality FROM chats WHERE channel = ? AND chat_id = ? AND kind = 'group' AND consent = 1",
+            (channel, chat_id))
+        return locality is not None and locality in self.tree.subtree(plan.locality)
+
     async def plan_for_chat(self, channel: str, chat_id: str) -> int | None:
         row = await self.db.fetchone(
             "SELECT r.plan FROM supervision_reminders r JOIN outbox o ON o.broadcast = r.broadcast"
