@@ -3,6 +3,7 @@
     POST <route.path>        each channel in webhook mode owns one `WebhookRoute` (bot/channels/base.py):
                              /telegram/webhook, /zalo/webhook; its secret header must match
     GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
+                             ("database" false, 503, also when the file can be read but not written)
     GET  /metrics            Prometheus text (bot/operations/metrics.py); keep it, like /healthz, off the internet
 
 A webhook is checked before its body is read: a missing secret is 401, a wrong one 403 (compared
@@ -157,11 +158,20 @@ class WebServer:
     # ------------------------------------------------------------------ health
 
     async def healthz(self, request: web.Request) -> web.Response:
+        """Healthy: the database answers a read and takes a write (a read-only file or folder reads fine
+        and fails every write), and every channel runs. A write lock held longer than HEALTH_TIMEOUT by
+        another process (a CLI import) is busy, not broken: it does not make the service unhealthy."""
         started = time.monotonic()
         database, pending = True, None
         try:
             pending = int(await asyncio.wait_for(
                 self.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"), HEALTH_TIMEOUT))
+            # shielded: a timeout must not cancel the probe between its BEGIN and its COMMIT
+            await asyncio.wait_for(asyncio.shield(self.db.check_writable()), HEALTH_TIMEOUT)
+        except TimeoutError:
+            if pending is None:
+                database = False
+            log.warning("http: /healthz: the database did not answer within %.0f s", HEALTH_TIMEOUT)
         except Exception as exc:
             database = False
             log.warning("http: /healthz: database check failed: %s", exc)

@@ -374,18 +374,18 @@ class Broadcasts:
         """Record that `chat` received `broadcast`, once per chat, and only from a chat it was sent
         to: "recorded", "already", "missing" (no such broadcast) or "not_recipient"."""
         async with self.db.transaction() as tx:
-            async with tx.execute("SELECT 1 FROM broadcasts WHERE id = ?", (broadcast,)) as cursor:
-                if await cursor.fetchone() is None:
-                    return "missing"
-            async with tx.execute("SELECT 1 FROM outbox WHERE broadcast = ? AND chat = ? AND status = 'sent'",
-                                  (broadcast, chat)) as cursor:
-                if await cursor.fetchone() is None:
-                    return "not_recipient"
-            async with tx.execute(
+            cursor = await tx.execute("SELECT 1 FROM broadcasts WHERE id = ?", (broadcast,))
+            if await cursor.fetchone() is None:
+                return "missing"
+            cursor = await tx.execute("SELECT 1 FROM outbox WHERE broadcast = ? AND chat = ? AND status = 'sent'",
+                                      (broadcast, chat))
+            if await cursor.fetchone() is None:
+                return "not_recipient"
+            cursor = await tx.execute(
                 "INSERT INTO acknowledgements (broadcast, chat, user_id, display_name, at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (broadcast, chat) DO NOTHING", (broadcast, chat, user_id, name or None, self.clock()),
-            ) as cursor:
-                return "recorded" if cursor.rowcount == 1 else "already"
+            )
+            return "recorded" if cursor.rowcount == 1 else "already"
 
     async def last_acknowledgeable(self, chat: int) -> int | None:
         """The last group broadcast sent to `chat` that is acknowledged with "Đã nhận" (broadcasts
