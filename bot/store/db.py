@@ -65,7 +65,8 @@ def describe(path: Path, exc: BaseException) -> StorageError:
         base = next((v for k, v in _CAUSES.items() if name == k or name.startswith(k + "_")), None)
         return StorageError(path, f"{base} ({exc})" if base else str(exc))
     if isinstance(exc, OSError):
-        return StorageError(path, f"{exc.strerror or exc} ({exc.filename or path})")
+        return StorageError(path, f"không mở hoặc tạo được {exc.filename or path} ({exc.strerror or exc}): kiểm tra"
+                                  " quyền ghi của tệp và thư mục chứa nó")
     return StorageError(path, str(exc))
 
 
