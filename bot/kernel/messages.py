@@ -274,7 +274,6 @@ REQUIRED: dict[str, frozenset[str]] = {
     "sv_not_yours": frozenset({"id"}),
     "petition_text_kept": frozenset(),
     "petition_text_kept_locality": frozenset(),
-    "petition_topic_retry": frozenset(),
     "answer_more": frozenset({"page", "pages"}),
 }
 
