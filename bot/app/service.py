@@ -16,6 +16,7 @@ from bot.delivery.worker import DeliveryWorker
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
 from bot.operations.nightly import start_operations
+from bot.store.db import describe
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,17 @@ async def run_service(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if (ops := await start_operations(settings)) is None:  # DATABASE.lock for our lifetime; nightly backup
+    try:
+        ops = await start_operations(settings)  # DATABASE.lock for our lifetime; nightly backup
+    except OSError as exc:  # the database's folder cannot be written: one sentence (bot.cli.main)
+        raise describe(settings.database_path, exc) from exc
+    if ops is None:
         return 2
-    app = await build_app(settings)
+    try:
+        app = await build_app(settings)  # StorageError, ContentError: the lock is released first
+    except BaseException:
+        await ops.stop()
+        raise
     app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

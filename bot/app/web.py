@@ -3,13 +3,14 @@
     POST <route.path>        each channel in webhook mode owns one `WebhookRoute` (bot/channels/base.py):
                              /telegram/webhook, /zalo/webhook; its secret header must match
     GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
+                             ("database" false, 503, also when the file can be read but not written)
     GET  /metrics            Prometheus text (bot/operations/metrics.py); keep it, like /healthz, off the internet
 
 A webhook is checked before its body is read: a missing secret is 401, a wrong one 403 (compared
 with hmac.compare_digest), each with one log line and nothing processed. Bodies over MAX_BODY are
-413, bodies that are not a JSON object 400; every answer is JSON. An accepted update is handed to
-its channel, which schedules it and returns at once: the platform gets its 200 before the dialogue
-runs (the reply goes out through the platform's send API, not in the webhook answer).
+413, bodies that are not a JSON object (or nested too deeply to parse) 400; every answer is JSON.
+An accepted update is handed to its channel, which schedules it and returns at once: the platform
+gets its 200 before the dialogue runs (the reply goes out through the platform's send API, not in the webhook answer).
 
 `run` starts the server before the channels (so the first webhook calls find it listening) on
 HTTP_HOST:HTTP_PORT: always, because /healthz is useful in polling mode too. In webhook mode
@@ -141,6 +142,9 @@ class WebServer:
         except (ValueError, UnicodeDecodeError):
             self._reject(request, name, "body is not JSON")
             return _error(400, "body is not JSON")
+        except RecursionError:  # 200,000 nested "[": the parser's stack, not ours, gives out
+            self._reject(request, name, "body nested too deeply")
+            return _error(400, "body is nested too deeply")
         if not isinstance(body, dict):
             self._reject(request, name, "body is not a JSON object")
             return _error(400, "body is not a JSON object")
@@ -154,11 +158,20 @@ class WebServer:
     # ------------------------------------------------------------------ health
 
     async def healthz(self, request: web.Request) -> web.Response:
+        """Healthy: the database answers a read and takes a write (a read-only file or folder reads fine
+        and fails every write), and every channel runs. A write lock held longer than HEALTH_TIMEOUT by
+        another process (a CLI import) is busy, not broken: it does not make the service unhealthy."""
         started = time.monotonic()
         database, pending = True, None
         try:
             pending = int(await asyncio.wait_for(
                 self.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"), HEALTH_TIMEOUT))
+            # shielded: a timeout must not cancel the probe between its BEGIN and its COMMIT
+            await asyncio.wait_for(asyncio.shield(self.db.check_writable()), HEALTH_TIMEOUT)
+        except TimeoutError:
+            if pending is None:
+                database = False
+            log.warning("http: /healthz: the database did not answer within %.0f s", HEALTH_TIMEOUT)
         except Exception as exc:
             database = False
             log.warning("http: /healthz: database check failed: %s", exc)

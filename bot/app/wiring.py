@@ -23,6 +23,7 @@ from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
 from bot.delivery.pacing import Pacing, limits_from_settings
 from bot.delivery.replies import ReplyQueue
+from bot.delivery.replies import erase_person as erase_owed
 from bot.delivery.worker import DeliveryWorker
 from bot.handoff.build import build_handoff
 from bot.handoff.service import Handoff
@@ -35,6 +36,7 @@ from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
 from bot.operations.metrics import Metrics
 from bot.store.db import Database, open_database
+from bot.supervision.plans import erase_person as erase_supervision
 from bot.supervision.service import Supervision, build_supervision
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,15 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     localities = load_strict(settings.content_dir)
     index = build_index(content)
     db = await open_database(settings.database_path)
+    try:
+        return await _build(settings, db, content, localities, index, sender)
+    except BaseException:
+        await db.close()  # its thread would keep the process from exiting
+        raise
+
+
+async def _build(settings: Settings, db: Database, content: Content, localities: Localities, index: KnowledgeIndex,
+           sender: Sender | None) -> Core:
     channels, metrics, flows = Channels(), Metrics(), Flows()
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
@@ -109,7 +120,8 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     for feature in (registration, Acknowledgements(broadcasts, say), authoring):
         dialogue.include(feature.routes())
     handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
-                                            sender or replies)
+                                            sender or replies,
+                                            erasers={"supervision": erase_supervision, "replies": erase_owed})
     for routes in handoff_routes:
         dialogue.include(routes)
     supervision = build_supervision(settings, db, localities, say, staff, flows, notify=worker.notify,

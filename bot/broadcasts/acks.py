@@ -1,6 +1,7 @@
 """Acknowledgements in the chat: the "Đã nhận" button under a group broadcast (`ack:<id>`), and
 the phrase "đã nhận" typed in a group on platforms without buttons (Zalo), which stands for the
-button of the last group broadcast that chat received."""
+button of the last group broadcast that chat received. Only a chat the broadcast was sent to
+can acknowledge it, once."""
 
 from __future__ import annotations
 
@@ -27,11 +28,15 @@ class Acknowledgements:
         if not turn.args.isdigit():
             return [Reply(self.say("stale_option"))]
         inbound = turn.inbound
-        recorded = await self.broadcasts.acknowledge(int(turn.args), turn.chat, inbound.user_id,
-                                                     inbound.display_name)
-        if recorded is None:
+        outcome = await self.broadcasts.acknowledge(int(turn.args), turn.chat, inbound.user_id,
+                                                    inbound.display_name)
+        if outcome == "missing":
             return [Reply(self.say("stale_option"))]
-        if recorded:
+        if outcome == "not_recipient":
+            log.warning("acknowledgement of broadcast %s refused: %s chat %s (user %s) did not receive it",
+                        turn.args, inbound.channel, inbound.chat_id, inbound.user_id)
+            return [Reply(self.say("ack_not_recipient"))]
+        if outcome == "recorded":
             log.info("broadcast %s acknowledged in %s chat %s by %s", turn.args, inbound.channel,
                      inbound.chat_id, inbound.user_id)
             return [Reply(self.say("ack_done", name=inbound.display_name or ""))]

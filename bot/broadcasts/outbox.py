@@ -76,3 +76,17 @@ async def undelivered(tx: aiosqlite.Connection, broadcasts: Sequence[int]) -> se
         f"SELECT id FROM broadcasts b WHERE id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM outbox o"
         " WHERE o.broadcast = b.id AND o.status != 'pending')", tuple(broadcasts))
     return {int(r[0]) for r in await cursor.fetchall()}
+
+
+async def redact(tx: aiosqlite.Connection, sources: Sequence[str], words: Sequence[str]) -> int:
+    """Replace each of `words` (a person's name) by "—" in the text of the broadcasts queued with these
+    `source` tags (an erasure: the staff post that named them); the rows changed."""
+    changed = 0
+    marks = ", ".join("?" for _ in sources)
+    for word in (w for w in words if w):
+        if not sources:
+            break
+        cursor = await tx.execute(f"UPDATE broadcasts SET text = replace(text, ?, '—') WHERE source IN ({marks})"
+                                  " AND instr(text, ?) > 0", (word, *sources, word))
+        changed += max(cursor.rowcount, 0)
+    return changed

@@ -370,17 +370,22 @@ class Broadcasts:
 
     # ------------------------------------------------------------------ acknowledgements
 
-    async def acknowledge(self, broadcast: int, chat: int, user_id: str, name: str) -> bool | None:
-        """Record that `chat` received `broadcast` (once per chat). None: no such broadcast."""
+    async def acknowledge(self, broadcast: int, chat: int, user_id: str, name: str) -> str:
+        """Record that `chat` received `broadcast`, once per chat, and only from a chat it was sent
+        to: "recorded", "already", "missing" (no such broadcast) or "not_recipient"."""
         async with self.db.transaction() as tx:
             cursor = await tx.execute("SELECT 1 FROM broadcasts WHERE id = ?", (broadcast,))
             if await cursor.fetchone() is None:
-                return None
+                return "missing"
+            cursor = await tx.execute("SELECT 1 FROM outbox WHERE broadcast = ? AND chat = ? AND status = 'sent'",
+                                      (broadcast, chat))
+            if await cursor.fetchone() is None:
+                return "not_recipient"
             cursor = await tx.execute(
                 "INSERT INTO acknowledgements (broadcast, chat, user_id, display_name, at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (broadcast, chat) DO NOTHING", (broadcast, chat, user_id, name or None, self.clock()),
             )
-            return cursor.rowcount == 1
+            return "recorded" if cursor.rowcount == 1 else "already"
 
     async def last_acknowledgeable(self, chat: int) -> int | None:
         """The last group broadcast sent to `chat` that is acknowledged with "Đã nhận" (broadcasts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 
 import bot.cli.assistant as assistant
@@ -21,6 +22,7 @@ import bot.cli.tickets as tickets
 from bot.kernel import logs
 from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.content import ContentError
+from bot.store.db import StorageError, describe
 
 # `import bot.cli.x as x`, not `from bot.cli import x`: that would import this package's __init__ (main) back
 GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations)  # operations after audience
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Lỗi cấu hình: {exc}", file=sys.stderr)
         return 2
+    except (StorageError, sqlite3.DatabaseError) as exc:  # an unusable database file: one sentence
+        print(describe(settings.database_path, exc), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

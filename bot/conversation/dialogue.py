@@ -17,6 +17,7 @@ from bot.conversation.phrases import match_phrase
 from bot.conversation.routes import Handler, Hook, Routes, RouteTable, Turn
 from bot.conversation.small_talk import small_talk
 from bot.kernel.content import Content, Entry
+from bot.kernel.markup import split_text
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import syllables
 from bot.knowledge.index import MAX_QUERY_CHARS, Answer, KnowledgeIndex
@@ -24,6 +25,9 @@ from bot.knowledge.question_log import QuestionLog
 
 log = logging.getLogger(__name__)
 
+# One answer is at most this many characters at a time (one Telegram message, two Zalo ones); the
+# rest waits behind "Xem tiếp" (`kb:<id>:<page>`), so one question never floods a chat.
+ANSWER_PAGE_CHARS = 3000
 
 
 
@@ -189,7 +193,12 @@ class Dialogue:
             Reply(self.say("decline_suggest"), options=topics),
         ]
 
-    def entry_reply(self, entry: Entry, answer: Answer | None = None) -> Reply:
+    def entry_reply(self, entry: Entry, answer: Answer | None = None, page: int = 1) -> Reply:
+        pages = split_text(entry.body, ANSWER_PAGE_CHARS) or [entry.body]
+        page = min(max(page, 1), len(pages))
+        if page < len(pages):
+            more = Option(self.say("answer_more", page=page + 1, pages=len(pages)), f"kb:{entry.id}:{page + 1}")
+            return Reply(pages[page - 1], title=entry.title, options=(more, self._menu_button()))
         related: list[Entry] = []
         if answer is not None:
             related += [h.entry for h in answer.hits[1:] if h.confidence >= self.index.thresholds.choices]
@@ -201,7 +210,7 @@ class Dialogue:
             if other.id not in seen and len(options) < 3:
                 seen.add(other.id)
                 options.append(Option(other.title, f"kb:{other.id}"))
-        text = f"{entry.body}\n\n{self.say('answer_footer')}"
+        text = f"{pages[-1]}\n\n{self.say('answer_footer')}"
         if options:
             text += f"\n\n{self.say('related_intro')}"
         return Reply(text, title=entry.title, options=(*options, self._menu_button()))
@@ -258,10 +267,11 @@ class Dialogue:
         return [Reply(self.say("topic_intro", topic=topic.title), options=(*options, self._menu_button()))]
 
     async def _entry_option(self, turn: Turn) -> list[Reply]:
-        entry = self.content.entry(turn.args)
+        entry_id, _, page = turn.args.partition(":")  # "kb:<id>" or, for "Xem tiếp", "kb:<id>:<page>"
+        entry = self.content.entry(entry_id)
         if entry is None:
             return [Reply(self.say("stale_option")), self.main_menu()]
-        return [self.entry_reply(entry)]
+        return [self.entry_reply(entry, page=int(page) if page.isdigit() else 1)]
 
     async def _ask_prompt(self, turn: Turn) -> list[Reply]:
         return [Reply(self.say("ask_prompt"))]

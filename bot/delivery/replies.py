@@ -335,7 +335,7 @@ class ReplyQueue:
             del self._lanes[(lane.channel, lane.chat_id)]
 
 
-async def erase_replies(tx: aiosqlite.Connection, channel: str, chat_id: str) -> int:
-    """Erasure (/xoadulieu): replies still owed to this chat go with the person's other data."""
-    cursor = await tx.execute("DELETE FROM replies WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+async def erase_person(tx: aiosqlite.Connection, chat: int | None, channel: str, user_id: str) -> int:
+    """Erasure (/xoadulieu): replies still owed to the person's private chat go with their other data."""
+    cursor = await tx.execute("DELETE FROM replies WHERE channel = ? AND chat_id = ?", (channel, user_id))
     return cursor.rowcount

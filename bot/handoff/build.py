@@ -6,6 +6,7 @@ privacy, the rate limit, the handoff service and petitions are put together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 from bot.audiences.chats import Chats, Staff
@@ -15,7 +16,7 @@ from bot.conversation.flows import Flows
 from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.routes import Routes
 from bot.handoff.petitions import Petitions, load_topics, title_of
-from bot.handoff.privacy import Privacy
+from bot.handoff.privacy import Eraser, Privacy
 from bot.handoff.service import Handoff
 from bot.handoff.tickets import Tickets
 from bot.kernel.config import Settings
@@ -25,12 +26,14 @@ from bot.store.db import Database
 
 
 def build_handoff(db: Database, chats: Chats, staff: Staff, tree: Localities, say: Messages, flows: Flows,
-                  index: KnowledgeIndex, settings: Settings, sender: Sender | None) -> tuple[Handoff, list[Routes]]:
+                  index: KnowledgeIndex, settings: Settings, sender: Sender | None, *,
+                  erasers: Mapping[str, Eraser] | None = None) -> tuple[Handoff, list[Routes]]:
     """Handoff, petitions, privacy and the per-person rate limit, with the routes they plug into
-    the dialogue."""
+    the dialogue. `erasers`: what /xoadulieu also runs for tables owned outside bot.handoff's imports."""
     tickets = Tickets(db)
     topics = load_topics(settings.content_dir)[0]
-    privacy = Privacy(db, tickets, tree, say, settings.tz, sender, settings.ticket_retention_days)
+    privacy = Privacy(db, tickets, tree, say, settings.tz, sender, settings.ticket_retention_days,
+                      erasers=erasers)
     limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, say, staff.is_staff)
     staff_chat = ("telegram", settings.telegram_staff_chat_id) if settings.telegram_staff_chat_id else None
     handoff = Handoff(db, tickets, chats, staff, tree, say, settings.tz, sender=sender,

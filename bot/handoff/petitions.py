@@ -8,12 +8,18 @@ used → a ticket (`bot.handoff.tickets`, opened by `bot.handoff.service`), post
 question, and its number `#<số>`.
 `/theodoi <số>` shows status and answer to the ticket's author only. Staff: `/gopy_moi`.
 
+A long free text typed where a choice is expected (the topic, the locality) is the petition itself:
+it is kept as the draft's text (never read as a locality name, never answered as a question), and
+the flow asks for what is still missing; once topic and locality are known it goes straight to the
+consent sentence.
+
 Callback data: `pet:<action>:<arg>` (locality codes ≤ 40 bytes keep it under 64).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +34,7 @@ from bot.handoff.service import MAX_TICKET_CHARS, Handoff
 from bot.handoff.tickets import Ticket
 from bot.kernel.content import Problem, item_line
 from bot.kernel.messages import Messages
+from bot.kernel.vietnamese import fold, syllables
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,8 @@ PREFIX = "pet"
 FILE_NAME = "petition_topics.yaml"
 EXCERPT = 300
 LIST_LIMIT = 20
+FREE_TEXT_WORDS = 7  # a typed answer this long, where a choice is expected, is the petition's text
+FREE_TEXT_WINDOW = 1800.0  # seconds after /gopy during which a long text before the topic is the petition
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class _Draft:
     locality: str | None = None
     text: str | None = None
     photo: str | None = None
+    started_at: float = 0.0
 
 
 def load_topics(root: Path) -> tuple[list[PetitionTopic], list[Problem]]:
@@ -97,9 +107,10 @@ class Petitions:
 
     def routes(self) -> Routes:
         """/gopy (also the main menu's "Góp ý"), /theodoi, /gopy_moi and the petition buttons."""
-        return Routes(owner=OWNER, commands={"gopy": self.cmd_gopy, "theodoi": self.cmd_theodoi,
-                                             "gopy_moi": self.cmd_gopy_moi},
-                      options={PREFIX: self.on_option}, menu={"feedback": self.cmd_gopy})
+        return Routes(owner=OWNER, priority=15, commands={"gopy": self.cmd_gopy, "theodoi": self.cmd_theodoi,
+                                                          "gopy_moi": self.cmd_gopy_moi},
+                      options={PREFIX: self.on_option}, menu={"feedback": self.cmd_gopy},
+                      text=(self.on_text_before_topic,))
 
     def topic_title(self, topic_id: str) -> str:
         return title_of(self.topics, topic_id)
@@ -110,9 +121,51 @@ class Petitions:
         inbound = turn.inbound
         if inbound.chat_kind != "private":
             return [Reply(self.say("petition_private_only"))]
-        self.flows.start(OWNER, turn.inbound, _Draft())
+        self.flows.start(OWNER, turn.inbound, _Draft(started_at=time.time()))
+        return [self._topic_reply("petition_topic")]
+
+    def _topic_reply(self, key: str) -> Reply:
         options = tuple(Option(t.title, f"{PREFIX}:t:{t.id}") for t in self.topics)
-        return [Reply(self.say("petition_topic"), options=(*options, self._cancel()))]
+        return Reply(self.say(key), options=(*options, self._cancel()))
+
+    async def on_text_before_topic(self, turn: Turn) -> list[Reply] | None:
+        """Text typed while the topic buttons wait (nothing else waits for it): a topic's title or
+        number, or, if long and soon after /gopy, the petition itself. Anything else: None (as usual)."""
+        draft = self.flows.draft(OWNER, turn.inbound)
+        if draft is None or draft.topic is not None or draft.text or turn.inbound.chat_kind != "private":
+            return None
+        text = turn.inbound.text.strip()
+        wanted = fold(text)
+        topic = next((t for i, t in enumerate(self.topics, start=1) if wanted in (str(i), fold(t.title), t.id)), None)
+        if topic is not None:
+            draft.topic = topic.id
+            return await self._after_topic(turn)
+        if not _is_free_text(text) or time.time() - draft.started_at > FREE_TEXT_WINDOW:
+            return None
+        kept = self._keep_text(turn, draft, text)
+        return kept if kept is not None else [self._topic_reply("petition_text_kept")]
+
+    def _keep_text(self, turn: Turn, draft: _Draft, text: str) -> list[Reply] | None:
+        """Keep `text` as the petition; a refusal when it is over the limit, else None."""
+        if len(text) > MAX_TICKET_CHARS:
+            if draft.topic is not None:
+                self._expect(turn, self._got_locality)
+            return [Reply(self.say("handoff_too_long", limit=MAX_TICKET_CHARS))]
+        draft.text = text
+        log.info("petition: free text kept as the petition's content where a choice was expected (%s %s)",
+                 turn.inbound.channel, turn.inbound.chat_id)
+        return None
+
+    async def _after_topic(self, turn: Turn) -> list[Reply]:
+        draft = self.flows.draft(OWNER, turn.inbound)
+        if draft is not None and draft.locality and draft.text:
+            return self._consent(draft)
+        return await self._ask_locality(turn)
+
+    def _after_locality(self, turn: Turn, draft: _Draft) -> list[Reply]:
+        if draft.text:
+            return self._consent(draft)
+        return self._ask_content(turn)
 
     async def on_option(self, turn: Turn) -> list[Reply]:
         action, _, arg = turn.args.partition(":")
@@ -124,19 +177,19 @@ class Petitions:
             return [Reply(self.say("petition_stale"))]
         if action == "t" and any(t.id == arg for t in self.topics):
             draft.topic = arg
-            return await self._ask_locality(turn)
+            return await self._after_topic(turn)
         if action == "n" and (not arg or arg in self.tree):
             return [self._tree_reply(arg or None)]
         if action == "l" and arg in self.tree and draft.topic:
             draft.locality = arg
-            return self._ask_content(turn)
+            return self._after_locality(turn, draft)
         if action == "ok" and draft.topic and draft.locality and draft.text:
             self.flows.end(OWNER, turn.inbound)
             return await self.handoff.open_ticket(turn, "petition", draft.text, locality=draft.locality,
                                                   topic=draft.topic, photo=draft.photo, consent=True)
         return [Reply(self.say("petition_stale"))]
 
-    async def _ask_locality(self, turn: Turn) -> list[Reply]:
+    async def _ask_locality(self, turn: Turn, key: str = "petition_locality") -> list[Reply]:
         chat = await self.handoff.chats.get(turn.inbound.channel, turn.inbound.chat_id)
         options: list[Option] = []
         if chat is not None and chat.locality and chat.locality in self.tree:
@@ -145,7 +198,7 @@ class Petitions:
             options.append(Option(self.say("locality_pick_this", place=place.name), f"{PREFIX}:l:{place.code}"))
         options.append(Option(self.say("locality_browse"), f"{PREFIX}:n:"))
         self._expect(turn, self._got_locality)
-        return [Reply(self.say("petition_locality"), options=tuple(options))]
+        return [Reply(self.say(key), options=tuple(options))]
 
     async def _got_locality(self, turn: Turn) -> list[Reply]:
         draft = self.flows.draft(OWNER, turn.inbound)
@@ -155,7 +208,10 @@ class Petitions:
         found = self.tree.lookup(wanted) if wanted else None
         if found is not None:
             draft.locality = found.code
-            return self._ask_content(turn)
+            return self._after_locality(turn, draft)
+        if _is_free_text(wanted) and not draft.text:  # the petition itself, not a place's name
+            kept = self._keep_text(turn, draft, wanted)
+            return kept if kept is not None else await self._ask_locality(turn, "petition_text_kept_locality")
         self._expect(turn, self._got_locality)
         close = self.tree.suggest(wanted) if wanted else []
         if close:
@@ -207,6 +263,10 @@ class Petitions:
             self._expect(turn, self._got_content)
             return [Reply(self.say("handoff_too_long", limit=MAX_TICKET_CHARS))]
         draft.text = text
+        return self._consent(draft)
+
+    def _consent(self, draft: _Draft) -> list[Reply]:
+        text = draft.text or ""
         shown = text if len(text) <= EXCERPT else text[:EXCERPT].rstrip() + " …"
         consent = self.say("petition_consent", topic=self.topic_title(draft.topic or ""),
                            place=self.tree.full_name(draft.locality or ""), text=shown,
@@ -269,6 +329,11 @@ class Petitions:
                                   text=_excerpt(t.text, 120)))
         return [Reply(self.say("gopy_moi_intro", count=len(waiting)) + "\n" + "\n".join(lines))]
 
+
+
+def _is_free_text(text: str) -> bool:
+    """Long enough to be what the person wants to say rather than a choice or a place's name."""
+    return len(syllables(text)) >= FREE_TEXT_WORDS
 
 
 def _excerpt(text: str, limit: int = EXCERPT) -> str:

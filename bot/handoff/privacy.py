@@ -8,7 +8,11 @@
   and `kb gaps` keep working. The chats row is deleted; if other rows still point to it (sent
   broadcasts, whose per-recipient rows make the delivery reports), it stays as an anonymous
   tombstone (`chat_id` "xoa:<n>", no name, no locality, inactive) so those counts stay true.
-  Staff-chat posts of the erased tickets are edited to drop the name.
+  Staff-chat posts of the erased tickets are edited to drop the name. Tables this package may not
+  import (supervision's extension requests and "done by") are erased by the `erasers` the
+  composition root passes, in the same transaction. Deleted content is overwritten
+  (`secure_delete`) and the -wal file is checkpointed and truncated afterwards, so that no copy of
+  the person's id or name stays in the database files.
 - Retention: tickets answered or closed more than TICKET_RETENTION_DAYS ago lose their personal
   fields the same way (run at start and daily by the handoff loop).
 """
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import aiosqlite
 
 from bot.audiences.chats import erase_person as erase_chat
 from bot.audiences.chats import person_row, tombstone
@@ -38,10 +44,14 @@ log = logging.getLogger(__name__)
 
 PREFIX = "prv"
 
+# (the caller's transaction, chat row id, channel, platform user id) -> rows changed
+Eraser = Callable[[aiosqlite.Connection, int, str, str], Awaitable[int]]
+
 
 class Privacy:
     def __init__(self, db: Database, tickets: Tickets, tree: Localities, say: Messages, tz: ZoneInfo,
-                 sender: Sender | None, retention_days: int, clock: Callable[[], float] = time.time) -> None:
+                 sender: Sender | None, retention_days: int, clock: Callable[[], float] = time.time, *,
+                 erasers: Mapping[str, Eraser] | None = None) -> None:
         self.db = db
         self.tickets = tickets
         self.tree = tree
@@ -50,6 +60,7 @@ class Privacy:
         self.sender = sender  # None without running channels (`chat`, `ask`): staff posts stay as they are
         self.retention_days = retention_days
         self.clock = clock
+        self.erasers = dict(erasers or {})
 
     def routes(self) -> Routes:
         return Routes(owner="handoff.privacy", commands={"dulieu": self.cmd_dulieu, "xoadulieu": self.cmd_xoadulieu},
@@ -108,7 +119,12 @@ class Privacy:
             counts["tickets"] = len(tickets)
             counts["questions"] = await erase_questions(tx, chat)
             counts["pending_sends"] = await erase_sends(tx, chat, channel, user_id, tombstone(chat))
+            for name, eraser in self.erasers.items():
+                counts[name] = await eraser(tx, chat, channel, user_id)
             counts["chat_deleted"] = int(await erase_chat(tx, chat, now))
+        busy, _, _ = await self.db.checkpoint()  # no old page of those rows left in the -wal file
+        if busy:
+            log.warning("privacy: the -wal file could not be emptied after an erasure (a reader held it)")
         log.info("privacy: personal data of a %s user erased (%s)", channel,
                  ", ".join(f"{k} {v}" for k, v in counts.items()))
         await self._scrub_staff_posts(tickets)

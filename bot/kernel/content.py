@@ -22,6 +22,9 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# An answer longer than this is an error in `content check` (and stops start-up): about three Zalo
+# messages (2,000 characters each) or two Telegram ones; the bot shows long answers in pages anyway.
+MAX_ANSWER_CHARS = 6000
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,16 @@ def item_line(path: Path, number: int) -> int:
     return 1
 
 
+def _line_past(lines: list[str], first: int, limit: int) -> int:
+    """The 1-based line of `lines` (the body starting at index `first`) where the body passes `limit`."""
+    total = 0
+    for index in range(first, len(lines)):
+        total += len(lines[index]) + 1
+        if total > limit:
+            return index + 1
+    return len(lines)
+
+
 def _read_entry(path: Path, content: Content) -> Entry | None:
     text = _read_text(path, content)
     if text is None:
@@ -221,6 +234,11 @@ def _read_entry(path: Path, content: Content) -> Entry | None:
         content.problems.append(Problem(path, at("title"), "thiếu title (tiêu đề)"))
     if not body:
         content.problems.append(Problem(path, end + 1, "câu trả lời (phần sau ---) đang trống"))
+    elif len(body) > MAX_ANSWER_CHARS:
+        size, limit = (f"{n:,}".replace(",", ".") for n in (len(body), MAX_ANSWER_CHARS))
+        content.problems.append(Problem(path, _line_past(lines, end + 1, MAX_ANSWER_CHARS), (
+            f"câu trả lời dài {size} ký tự, quá giới hạn {limit} ký tự (khoảng ba tin nhắn Zalo); dòng này"
+            " vượt giới hạn: tách thành nhiều mục kiến thức")))
     lists = {}
     for key in ("questions", "keywords", "tags"):
         value = meta.get(key, [])

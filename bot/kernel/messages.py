@@ -269,6 +269,12 @@ REQUIRED: dict[str, frozenset[str]] = {
     "sv_offset_s": frozenset({"n"}),
     "sv_offset_day0": frozenset(),
     "sv_offset_zero": frozenset(),
+    # issue 11
+    "ack_not_recipient": frozenset(),
+    "sv_not_yours": frozenset({"id"}),
+    "petition_text_kept": frozenset(),
+    "petition_text_kept_locality": frozenset(),
+    "answer_more": frozenset({"page", "pages"}),
 }
 
 

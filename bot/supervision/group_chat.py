@@ -1,20 +1,22 @@
 """The group side of supervision, and the staff's answers to extension requests.
 
-Buttons `sv:done:<id>` "Đã hoàn thành" and `sv:ext:<id>` "Xin gia hạn" on a reminder (group
-admins or staff; others get a polite refusal), the command `/baocao_gs <id> <kết quả>` (named so
-because `/baocao` is the broadcast report), a reply "đã hoàn thành …" to the bot in a group, and
-in the staff chat `sv:ok:<ext>` / `sv:no:<ext>` on extension requests and `/giamsat` (the table).
+Buttons `sv:done:<id>` "Đã hoàn thành" and `sv:ext:<id>` "Xin gia hạn" on a reminder (staff, or
+admins of one of the plan's own groups: its chat list or a registered group of its locality's
+subtree; everyone else gets one polite sentence, the same whether the id exists or not), the command
+`/baocao_gs <id> <kết quả>` (named so because `/baocao` is the broadcast report), a reply "đã hoàn
+thành …" to the bot in a group, and in the staff chat `sv:ok:<ext>` / `sv:no:<ext>` on extension
+requests and `/giamsat` (the table).
 
 For other channels (Zalo has no buttons): call
 
     replies = await supervision.complete_from_reply(channel, chat_id, text, user_id=..., display_name=...)
 
-when a group writes "đã hoàn thành [#id] <kết quả>" to the bot. It returns None when the text is
-not a completion report (handle it as usual), else the replies to send back to that group. The
-plan is the one named by `#id`, else the one most recently reminded in that chat. It does not
-check admin rights: the caller decides who may report (the dialogue's own group hook checks
-admins, except on channels in `trusted_reply_channels`, default {"zalo"}, whose Bot API cannot
-tell admins apart; a registered Zalo group is trusted).
+when a group writes "đã hoàn thành [#id] <kết quả>" to the bot. It returns None when the text is not
+a completion report (handle it as usual), else the replies to send back to that group. The plan is
+the one named by `#id`, else the one most recently reminded in that chat. It does not check admin
+rights (it does check that the chat is one of the plan's groups): the caller decides who may report
+(the dialogue's own group hook checks admins, except on channels in `trusted_reply_channels`,
+default {"zalo"}, whose Bot API cannot tell admins apart; a registered Zalo group is trusted).
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ class GroupChat:
                       options={PREFIX: self.on_option}, phrases={"da hoan thanh": self.on_group_text},
                       group_text=(self.on_group_text,))
 
-    async def _may_report(self, inbound: Inbound) -> bool:
-        if inbound.is_group_admin or await self.staff.is_staff(inbound.channel, inbound.user_id):
+    async def _is_group_admin(self, inbound: Inbound) -> bool:
+        if inbound.is_group_admin:
             return True
         if inbound.chat_kind == "group":
             try:
@@ -68,6 +70,25 @@ class GroupChat:
             except Exception:
                 log.exception("admin check failed for %s group %s", inbound.channel, inbound.chat_id)
         return False
+
+    async def _authorised(self, inbound: Inbound, plan_id: str, *, trusted: bool = False,
+                          ) -> tuple[Plan | None, list[Reply] | None]:
+        """The plan `plan_id` if this person may report on it or ask to extend it: staff anywhere, or an
+        admin (anyone in a `trusted` chat) of one of the plan's own groups (`Plans.responsible`). Any
+        other chat gets the same sentence whether the plan exists or not, so an id guessed into another
+        locality's plans tells nothing and does nothing."""
+        if not await self.staff.is_staff(inbound.channel, inbound.user_id):
+            if not trusted and not await self._is_group_admin(inbound):
+                log.info("supervision: %s user %s may not report for chat %s", inbound.channel, inbound.user_id,
+                         inbound.chat_id)
+                return None, [Reply(self.say("sv_not_admin"))]
+            plan = await self.plans.get(int(plan_id)) if plan_id.isdigit() else None
+            if plan is None or inbound.chat_kind != "group" or not await self.plans.responsible(
+                    plan, inbound.channel, inbound.chat_id):
+                log.warning("supervision: plan %s refused to %s user %s in chat %s: not one of the plan's groups",
+                            plan_id[:12], inbound.channel, inbound.user_id, inbound.chat_id)
+                return None, [Reply(self.say("sv_not_yours", id=plan_id[:12]))]
+        return await self._open_plan(plan_id)
 
     async def _open_plan(self, plan_id: str) -> tuple[Plan | None, list[Reply] | None]:
         plan = await self.plans.get(int(plan_id)) if plan_id.isdigit() else None
@@ -98,11 +119,7 @@ class GroupChat:
                                    decision=self.say(f"sv_decision_{status}"), due=local_text(plan.due_at, self.tz)))]
         if action not in ("done", "ext"):
             return [Reply(self.say("stale_option"))]
-        if not await self._may_report(inbound):
-            log.info("supervision: %s user %s may not report for chat %s", inbound.channel, inbound.user_id,
-                     inbound.chat_id)
-            return [Reply(self.say("sv_not_admin"))]
-        plan, refusal = await self._open_plan(arg)
+        plan, refusal = await self._authorised(inbound, arg)
         if plan is None:
             return refusal or []
         if action == "done":
@@ -164,9 +181,7 @@ class GroupChat:
         plan_id = plan_id.lstrip("#")
         if not plan_id.isdigit():
             return [Reply(self.say("sv_usage"))]
-        if not await self._may_report(inbound):
-            return [Reply(self.say("sv_not_admin"))]
-        plan, refusal = await self._open_plan(plan_id)
+        plan, refusal = await self._authorised(inbound, plan_id)
         if plan is None:
             return refusal or []
         if not result.strip():
@@ -188,9 +203,12 @@ class GroupChat:
 
     async def on_group_text(self, turn: Turn) -> list[Reply] | None:
         inbound: Inbound = turn.inbound
-        if match_done(inbound.text) is None:
+        found = match_done(inbound.text)
+        if found is None:
             return None
-        if inbound.channel not in self.trusted_reply_channels and not await self._may_report(inbound):
+        trusted = inbound.channel in self.trusted_reply_channels
+        if not trusted and not await self._is_group_admin(inbound) and not await self.staff.is_staff(
+                inbound.channel, inbound.user_id):
             return [Reply(self.say("sv_not_admin"))]
         return await self.complete_from_reply(inbound.channel, inbound.chat_id, inbound.text,
                                               user_id=inbound.user_id, display_name=inbound.display_name)
@@ -200,7 +218,8 @@ class GroupChat:
         """A group wrote "đã hoàn thành [#id] <kết quả>": mark its plan done. None: not such a text.
 
         The plan is `#id` if given, else the planned one most recently reminded in this chat, else
-        the only planned one of the chat's locality. Channel-agnostic (see the module notes).
+        the only planned one of the chat's locality. Channel-agnostic (see the module notes). It does
+        not check admin rights, but a plan is only completed from one of its own groups (or by staff).
         """
         found = match_done(text)
         if found is None:
@@ -209,6 +228,12 @@ class GroupChat:
         plan_id = int(wanted) if wanted else await self.plans.plan_for_chat(channel, chat_id)
         if plan_id is None:
             return [Reply(self.say("sv_reply_which"))]
+        plan = await self.plans.get(plan_id)
+        if plan is None or not (await self.plans.responsible(plan, channel, chat_id)
+                                or (user_id and await self.staff.is_staff(channel, user_id))):
+            log.warning("supervision: plan %s refused to %s user %s in chat %s: not one of the plan's groups",
+                        plan_id, channel, user_id or "-", chat_id)
+            return [Reply(self.say("sv_not_yours", id=plan_id))]
         plan, refusal = await self._open_plan(str(plan_id))
         if plan is None:
             return refusal
@@ -220,4 +245,3 @@ class GroupChat:
                  display_name or user_id)
         done = await self.plans.get(plan.id)
         return [Reply(self.say("sv_done", id=plan.id, title=plan.title, result=done.result if done else result))]
-

@@ -426,6 +426,16 @@ class Plans:
         return {"period": period, "localities": localities, "overdue": [item(r) for r in overdue],
                 "upcoming": [item(r) for r in upcoming]}
 
+    async def responsible(self, plan: Plan, channel: str, chat_id: str) -> bool:
+        """Is this chat one of the plan's groups (those its reminders go to: the plan's own chat list,
+        else the registered groups of its locality's subtree)? Only they may report or extend it."""
+        if plan.chats:
+            return f"{channel}:{chat_id}" in plan.chats
+        locality = await self.db.fetchval(
+            "SELECT locality FROM chats WHERE channel = ? AND chat_id = ? AND kind = 'group' AND consent = 1",
+            (channel, chat_id))
+        return locality is not None and locality in self.tree.subtree(plan.locality)
+
     async def plan_for_chat(self, channel: str, chat_id: str) -> int | None:
         row = await self.db.fetchone(
             "SELECT r.plan FROM supervision_reminders r JOIN outbox o ON o.broadcast = r.broadcast"
@@ -501,3 +511,36 @@ class Plans:
         """(locality or '*' for the round, period, weeks left, at, broadcast)."""
         await tx.executemany("INSERT INTO supervision_nudges (locality, period, weeks_left, at, broadcast)"
                              " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+
+
+async def erase_person(tx: aiosqlite.Connection, chat: int, channel: str, user_id: str) -> int:
+    """Inside the caller's transaction (/xoadulieu): the person's id and name on the extension requests
+    they made or decided, and on the plans they reported done; the rows changed."""
+    mine, named = f"{channel}:{user_id}", f"{channel}:{user_id} (%"
+    cursor = await tx.execute("SELECT id, plan, display_name FROM supervision_extensions WHERE channel = ?"
+                              " AND user_id = ?", (channel, user_id))
+    asked = list(await cursor.fetchall())
+    for ext, plan, name in asked:  # the staff post of each request named them
+        await outbox.redact(tx, [f"sv:{plan}:ext:{ext}"], [name or user_id])
+    cursor = await tx.execute("SELECT id, done_by FROM supervision_plans WHERE done_by = ? OR done_by LIKE ?"
+                              " ESCAPE '\\'", (mine, _like(named)))
+    for plan, done_by in list(await cursor.fetchall()):  # and so did the "done" post
+        await outbox.redact(tx, [f"sv:{plan}:done"], [done_by])
+    changed = 0
+    for sql, params in (
+        ("UPDATE supervision_extensions SET user_id = '', display_name = NULL WHERE channel = ? AND user_id = ?",
+         (channel, user_id)),
+        ("UPDATE supervision_extensions SET decided_by = ? WHERE decided_by = ? OR decided_by LIKE ? ESCAPE '\\'",
+         (channel, mine, _like(named))),
+        ("UPDATE supervision_plans SET done_by = ? WHERE done_by = ? OR done_by LIKE ? ESCAPE '\\'",
+         (channel, mine, _like(named))),
+    ):
+        cursor = await tx.execute(sql, params)
+        changed += max(cursor.rowcount, 0)
+    return changed
+
+
+def _like(pattern: str) -> str:
+    """`pattern` for LIKE … ESCAPE '\\', its final % the only wildcard."""
+    body = pattern[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return body + "%"

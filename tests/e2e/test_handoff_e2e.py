@@ -251,6 +251,12 @@ async def test_xoadulieu_removes_every_personal_row_and_broadcasts_stop(app: App
         assert ticket[:4] == (None, None, None, "closed") and "cận nghèo" in ticket[4]  # anonymous, counted
         assert db.execute("SELECT COUNT(*) FROM question_log WHERE text = ?", (DECLINED,)).fetchone()[0] == 1
         assert db.execute("SELECT total FROM broadcasts WHERE id = ?", (first,)).fetchone()[0] == 1
+    # nor in the bytes of the files, while the service runs (what a SIGKILL now would leave on disk):
+    # freed space is overwritten (secure_delete) and the -wal file was checkpointed and truncated
+    path = e2e_settings.database_path
+    for file in (path, path.with_name(path.name + "-wal")):
+        data = file.read_bytes() if file.exists() else b""
+        assert data.count(str(resident).encode()) == 0 and data.count(name.encode()) == 0, file
 
     # the staff-chat post no longer shows the name
     await fake.wait_for(lambda m: m.message_id == post.message_id and m.chat_id == STAFF_CHAT and m.edited)

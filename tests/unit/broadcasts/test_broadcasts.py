@@ -140,9 +140,13 @@ async def test_report_counts_and_breakdown(db, broadcasts):
     await db.write("UPDATE outbox SET status = 'sent' WHERE chat_id IN ('-1', '10')")
     await db.write("UPDATE outbox SET status = 'failed', reason = 'gone: blocked' WHERE chat_id = '12'")
     group = await db.fetchval("SELECT id FROM chats WHERE chat_id = '-1'")
-    assert await broadcasts.acknowledge(broadcast, group, "7", "Lan") is True
-    assert await broadcasts.acknowledge(broadcast, group, "8", "Hùng") is False  # once per group
-    assert await broadcasts.acknowledge(999, group, "7", "Lan") is None
+    assert await broadcasts.acknowledge(broadcast, group, "7", "Lan") == "recorded"
+    assert await broadcasts.acknowledge(broadcast, group, "8", "Hùng") == "already"  # once per group
+    assert await broadcasts.acknowledge(999, group, "7", "Lan") == "missing"
+    pending = await db.fetchval("SELECT id FROM chats WHERE chat_id = '-2'")  # its copy is not sent yet
+    stranger = await db.fetchval("SELECT id FROM chats WHERE chat_id = '-4'")  # never registered
+    assert await broadcasts.acknowledge(broadcast, pending, "9", "Hoa") == "not_recipient"
+    assert await broadcasts.acknowledge(broadcast, stranger, "9", "Hoa") == "not_recipient"
     report = await broadcasts.report(broadcast)
     assert report.as_json() == {"id": broadcast, "total": 5, "sent": 2, "pending": 2,
                                 "failed": {"gone: blocked": 1}, "acknowledged": 1}
@@ -155,6 +159,7 @@ async def test_ack_button_through_the_dialogue(settings: Settings):
     try:
         group = await add_chat(core.db, "-50", "group", "phan-rang")
         broadcast = await core.broadcasts.create("Họp tổ", Target("groups"))
+        await core.db.write("UPDATE outbox SET status = 'sent' WHERE broadcast = ?", (broadcast,))
 
         def tap(user: str) -> Inbound:
             return Inbound("telegram", "-50", user, kind="option", chat_kind="group", option=f"ack:{broadcast}",

@@ -62,3 +62,38 @@ async def test_petition_by_typing_on_a_text_only_channel_then_listed_and_exporte
     out = tmp_path / "tickets.csv"
     assert run_cli("tickets", "export", "--csv", "-o", str(out), env=env).returncode == 0
     assert out.read_text(encoding="utf-8-sig").startswith("id,kind,status")
+
+
+COMPLAINT = "Đường vào xóm tôi bị ngập mỗi khi mưa to, xe máy không đi được"
+
+
+async def test_free_text_where_a_choice_is_expected_is_kept_as_the_petition(tmp_path: Path):
+    """Typed at the topic step or at the locality step, a long text is the petition: kept, never read
+    as a locality name or answered as a question; the flow asks only for what is missing."""
+    core = await build_core(Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT))
+
+    async def say(chat: str, text: str = "", option: str | None = None) -> str:
+        inbound = Inbound("zalo", chat, chat, kind="option" if option else "text", text=text, option=option)
+        return "\n".join(r.text for r in await core.dialogue.handle(inbound))
+
+    try:
+        await say("a", "/gopy")
+        kept = await say("a", COMPLAINT)  # instead of a topic
+        assert "Đã ghi lại nội dung" in kept and "Không tìm thấy" not in kept and "câu trả lời" not in kept
+        assert "xã, phường nào" in await say("a", option="pet:t:ha-tang")
+        consent = await say("a", "Phan Rang")
+        assert "Xem lại ý kiến" in consent and COMPLAINT in consent
+        assert "#1" in await say("a", option="pet:ok:")
+
+        await say("b", "/gopy")
+        assert "không có gì" in await say("b", "cảm ơn")  # short: handled as usual, the draft waits
+        assert "xã, phường nào" in await say("b", "3")  # a topic by its number
+        kept = await say("b", COMPLAINT)  # instead of a locality
+        assert "Đã ghi lại nội dung" in kept and "Không tìm thấy" not in kept
+        assert COMPLAINT in await say("b", "phuong phan rang")
+        assert "#2" in await say("b", option="pet:ok:")
+        rows = await core.db.fetchall("SELECT text, topic, locality FROM tickets ORDER BY id")
+        assert [tuple(r) for r in rows] == [(COMPLAINT, "ha-tang", "phan-rang")] * 2
+        assert await core.db.fetchval("SELECT COUNT(*) FROM question_log") == 0  # nothing went to kb gaps
+    finally:
+        await core.close()

@@ -3,6 +3,7 @@ broadcast (the chats row goes entirely), and the retention purge of closed ticke
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from bot.app.wiring import build_core
@@ -49,5 +50,47 @@ async def test_erasure_and_retention(tmp_path: Path):
         assert await handoff.privacy.purge(now + 40 * DAY) == 0  # once
         assert "Ông Bảy" in said(await core.dialogue.handle(Inbound("telegram", "43", "43", text="/dulieu",
                                                                     display_name="Ông Bảy")))
+    finally:
+        await core.close()
+
+
+async def test_erasure_reaches_supervision_requests_reports_and_the_staff_post_naming_them(tmp_path: Path):
+    """A group admin who asked to extend a plan and reported another one done, then erases their data:
+    their id and name leave supervision_extensions, supervision_plans.done_by and the staff post."""
+    from bot.audiences.registration import GroupRecord, register_groups
+    from bot.supervision.model import who
+    from bot.supervision.plans_io import build
+    from bot.supervision.schedule import SupervisionConfig
+
+    settings = Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT, telegram_staff_chat_id="-100999")
+    core = await build_core(settings)
+    db, sv = core.db, core.supervision
+    try:
+        await register_groups(db, [GroupRecord("telegram", "-100777", "phan-rang", "Tổ dân phố 3")])
+        first, second = [await sv.add(build({"locality": "phan-rang", "title": t, "due": "2030-12-15 17:00"},
+                                            core.localities, SupervisionConfig(), settings.tz, now=None))
+                         for t in ("Một", "Hai")]
+        admin = Inbound("telegram", "-100777", "5150", chat_kind="group", display_name="Chị Tư Hoà",
+                        chat_title="Tổ dân phố 3")
+        assert await sv.request_extension(first, admin, "mưa bão", sv.now() + 400 * DAY)
+        assert await sv.complete(second, "xong", who(admin)) == "done"
+        await core.dialogue.handle(Inbound("telegram", "5150", "5150", text="/dulieu", display_name="Chị Tư Hoà"))
+        chat = await db.fetchval("SELECT id FROM chats WHERE chat_id = '5150'")
+
+        def holding() -> list[str]:
+            with sqlite3.connect(settings.database_path) as raw:
+                return [f"{table}.{column}" for table, column in (
+                    ("supervision_extensions", "user_id"), ("supervision_extensions", "display_name"),
+                    ("supervision_plans", "done_by"), ("broadcasts", "text"))
+                    if raw.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%Tư Hoà%'"
+                                   f" OR {column} LIKE '%5150%'").fetchone()[0]]
+
+        assert holding() == ["supervision_extensions.user_id", "supervision_extensions.display_name",
+                             "supervision_plans.done_by", "broadcasts.text"]
+        counts = await core.handoff.privacy.erase(chat, "telegram", "5150")
+        assert counts["supervision"] == 2 and holding() == []
+        row = await db.fetchone("SELECT reason, status FROM supervision_extensions")
+        assert tuple(row) == ("mưa bão", "pending")  # the request itself stays, anonymous
+        assert (await sv.get(second)).status == "done"
     finally:
         await core.close()

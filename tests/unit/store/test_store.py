@@ -42,3 +42,28 @@ async def test_a_migration_numbered_below_the_newest_is_still_applied(tmp_path: 
     assert await db.fetchval("SELECT name FROM schema_version WHERE version = 0") == "000_late.sql"
     assert await db.fetchval("SELECT COUNT(*) FROM late_arrival") == 0
     await db.close()
+
+
+async def test_a_cursor_left_open_in_a_transaction_does_not_lock_the_next_write(tmp_path):
+    """Issue 11 point 7, at its root: a multi-row cursor read only in part inside `transaction()` used
+    to keep its read snapshot after COMMIT; once another process committed, the next write failed at
+    once with "database is locked" (the busy timeout cannot wait out a stale snapshot)."""
+    import sqlite3
+
+    from bot.store.db import open_database
+
+    path = tmp_path / "bot.sqlite3"
+    db = await open_database(path)
+    try:
+        await db.write_many("INSERT INTO staff (channel, user_id, added_at) VALUES ('telegram', ?, 0)",
+                            [(str(i),) for i in range(5)])
+        async with db.transaction() as tx:
+            cursor = await tx.execute("SELECT user_id FROM staff ORDER BY user_id")
+            assert (await cursor.fetchone())[0] == "0"  # four rows left unread
+        other = sqlite3.connect(path, isolation_level=None)  # the CLI, in another process
+        other.execute("INSERT INTO staff (channel, user_id, added_at) VALUES ('zalo', 'x', 0)")
+        other.close()
+        await db.write("INSERT INTO staff (channel, user_id, added_at) VALUES ('zalo', 'y', 0)")
+        assert await db.fetchval("SELECT COUNT(*) FROM staff") == 7
+    finally:
+        await db.close()

@@ -14,7 +14,7 @@ import pytest
 from bot.app.wiring import Core, build_core
 from bot.audiences.localities import load_localities
 from bot.audiences.registration import GroupRecord, register_groups
-from bot.channels.base import Inbound
+from bot.channels.base import Inbound, Reply
 from bot.kernel.config import Settings
 from bot.kernel.messages import Messages
 from bot.store.db import Database, open_database
@@ -630,6 +630,32 @@ async def test_non_admin_pressing_the_group_button_is_refused(core: Core):
     [reply] = await core.dialogue.handle(in_group(f"/baocao_gs {plan_id} xong", admin=False, user="12"))
     assert reply.text == core.dialogue.say("sv_not_admin")
     assert (await core.supervision.get(plan_id)).status == "planned"
+
+
+async def test_only_the_plans_own_groups_or_staff_may_report_or_extend(core: Core, caplog: pytest.LogCaptureFixture):
+    sv = core.supervision
+    other = await sv.add(plan(locality="thuan-nam"))  # another locality's plan
+    province = await sv.add(plan(locality="khanh-hoa", title="Cấp tỉnh"))  # phan-rang is in its subtree
+    say = core.dialogue.say
+    refusals = [
+        in_group(option=f"sv:done:{other}"), in_group(option=f"sv:ext:{other}"), in_group(f"/baocao_gs {other} xong"),
+        in_group(f"đã hoàn thành #{other} xong"),
+        in_group(option=f"sv:done:{province}", chat_id="-100555"),  # the admin of a group registered nowhere
+        in_group(option="sv:done:4242"),  # no such plan: the same sentence, nothing learnt from guessing
+    ]
+    for inbound in refusals:
+        [reply] = await core.dialogue.handle(inbound)
+        wanted = inbound.option.rsplit(":", 1)[1] if inbound.option else str(other)
+        assert reply.text == say("sv_not_yours", id=wanted), inbound
+    assert await sv.complete_from_reply("telegram", "-100555", f"đã hoàn thành #{province} xong") == [
+        Reply(say("sv_not_yours", id=province))]
+    assert (await sv.get(other)).status == "planned" and (await sv.get(province)).status == "planned"
+    assert sum("not one of the plan's groups" in r.getMessage() for r in caplog.records) == len(refusals) + 1
+    [ask] = await core.dialogue.handle(in_group(option=f"sv:done:{province}"))  # its own group
+    assert "một dòng kết quả" in ask.text
+    staff = Inbound("telegram", STAFF, STAFF, kind="text", text=f"/baocao_gs {other} Cán bộ báo cáo")
+    [done] = await core.dialogue.handle(staff)
+    assert (await sv.get(other)).status == "done" and "Cán bộ báo cáo" in done.text
 
 
 async def test_report_command_and_reply_phrase(core: Core):
