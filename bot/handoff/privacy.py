@@ -8,7 +8,8 @@
   and `kb gaps` keep working. The chats row is deleted; if other rows still point to it (sent
   broadcasts, whose per-recipient rows make the delivery reports), it stays as an anonymous
   tombstone (`chat_id` "xoa:<n>", no name, no locality, inactive) so those counts stay true.
-  Staff-chat posts of the erased tickets are edited to drop the name.
+  Staff-chat posts of the erased tickets are edited to drop the name. An unfinished conversation
+  (its step and drafts) and the rate-limit window go too (`forget`, given by bot.handoff.build).
 - Retention: tickets answered or closed more than TICKET_RETENTION_DAYS ago lose their personal
   fields the same way (run at start and daily by the handoff loop).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -41,8 +42,12 @@ PREFIX = "prv"
 
 class Privacy:
     def __init__(self, db: Database, tickets: Tickets, tree: Localities, say: Messages, tz: ZoneInfo,
-                 sender: Sender | None, retention_days: int, clock: Callable[[], float] = time.time) -> None:
+                 sender: Sender | None, retention_days: int, clock: Callable[[], float] = time.time,
+                 forget: Sequence[Callable[[str, str], Awaitable[object]]] = ()) -> None:
+        """`forget(channel, user_id)`: the other stores of a person's traces (conversation state,
+        rate-limit window), erased with the rest."""
         self.db = db
+        self.forget = tuple(forget)
         self.tickets = tickets
         self.tree = tree
         self.say = say
@@ -109,6 +114,8 @@ class Privacy:
             counts["questions"] = await erase_questions(tx, chat)
             counts["pending_sends"] = await erase_sends(tx, chat, channel, user_id, tombstone(chat))
             counts["chat_deleted"] = int(await erase_chat(tx, chat, now))
+        for forget in self.forget:
+            await forget(channel, user_id)
         log.info("privacy: personal data of a %s user erased (%s)", channel,
                  ", ".join(f"{k} {v}" for k, v in counts.items()))
         await self._scrub_staff_posts(tickets)
