@@ -246,8 +246,10 @@ class Flows:
             )
 
     async def _sweep(self, now: float) -> None:
-        """Forget expired drafts of people who wait on no step (nothing left to tell them)."""
-        stale = [k for k, p in self._people.items() if p.step is None and self._expired(p, now)]
+        """Forget expired states: at once for people who wait on no step (nothing left to tell them),
+        after KEEP_EXPIRED for the others."""
+        stale = [k for k, p in self._people.items()
+                 if self._expired(p, now) and (p.step is None or now - p.touched > self.ttl + KEEP_EXPIRED)]
         for key in stale:
             del self._people[key]
         if self.db is not None:

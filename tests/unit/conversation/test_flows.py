@@ -192,3 +192,28 @@ async def test_rate_limit_windows_survive_a_restart(tmp_path: Path):
     rows = await db.fetchall("SELECT user_id, stamps FROM rate_limits")
     assert [r["user_id"] for r in rows] == ["1"] and len(json.loads(rows[0]["stamps"])) == 1
     await db.close()
+
+
+async def test_xoadulieu_erases_the_conversation_state_and_the_rate_limit_window(tmp_path: Path):
+    core = await build_core(Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT))
+    person = Inbound("telegram", "21", "21", display_name="Cô Ba")
+
+    async def send(text: str = "", option: str | None = None) -> None:
+        await core.dialogue.handle(Inbound(person.channel, person.chat_id, person.user_id, text=text, option=option,
+                                           kind="option" if option else "text", display_name="Cô Ba"))
+
+    try:
+        await send("/gopy")
+        await send(option="pet:t:moi-truong")
+        await send("phuong phan rang")  # a draft holding the place, a step waiting for the text
+        await core.handoff.limiter.flush()
+        assert await core.db.fetchval("SELECT count(*) FROM flows WHERE user_id = '21'") == 1
+        assert await core.db.fetchval("SELECT count(*) FROM rate_limits WHERE user_id = '21'") == 1
+        await send("/xoadulieu")
+        await send(option="prv:y")
+        await core.handoff.limiter.flush()
+        assert core.flows.draft("handoff.petitions", person) is None and not core.flows.waiting(person)
+        assert await core.db.fetchval("SELECT count(*) FROM flows WHERE user_id = '21'") == 0
+        assert await core.db.fetchval("SELECT count(*) FROM rate_limits WHERE user_id = '21'") == 0
+    finally:
+        await core.close()
