@@ -222,7 +222,9 @@ class Petitions:
     def _expect(self, turn: Turn, handler: Handler) -> None:
         """The next message goes to `handler` (one of `self._steps`, by its name: it survives a restart)
         while this petition's draft is the current one."""
-        name = next(name for name, step in self._steps.items() if step == handler)
+        name = next((name for name, step in self._steps.items() if step == handler), None)
+        if name is None:
+            raise KeyError(f"{handler.__name__} is not a declared step: add it to Petitions._steps")
         self.flows.expect(turn.inbound, name, owner=OWNER)
 
     # ------------------------------------------------------------------ following up

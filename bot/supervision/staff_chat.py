@@ -282,7 +282,9 @@ class SupervisionChat:
                 step: Callable[[Inbound, _Draft, str], Awaitable[list[Reply]]]) -> None:
         """The next message goes to `step` while this draft is the one in progress; if it was
         cancelled or replaced meanwhile, the message is handled as if nothing waited for it."""
-        name = next(name for name, known in self._steps.items() if known == step)
+        name = next((name for name, known in self._steps.items() if known == step), None)
+        if name is None:
+            raise KeyError(f"{step.__name__} is not a declared step: add it to SupervisionChat._steps")
         self.flows.expect(inbound, f"supervision.{name}", draft.step, owner=OWNER)
 
     def _step_handler(self, name: str) -> Callable[[Turn], Awaitable[list[Reply]]]:
