@@ -83,6 +83,7 @@ class Core:
         return await self.metrics.timed(self.dialogue.handle)(inbound)
 
     async def close(self) -> None:
+        await self.handoff.limiter.flush()  # the rate-limit windows, for the next start
         await self.db.close()
 
 
@@ -103,7 +104,8 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
 
 async def _build(settings: Settings, db: Database, content: Content, localities: Localities, index: KnowledgeIndex,
            sender: Sender | None) -> Core:
-    channels, metrics, flows = Channels(), Metrics(), Flows()
+    channels, metrics = Channels(), Metrics()
+    flows = Flows(db, ttl=settings.flow_expiry_hours * 3600)  # steps and drafts, kept in SQLite
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
     dialogue = Dialogue(content, index, chats, QuestionLog(db), flows)
@@ -128,6 +130,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
                                     is_admin=channels.is_group_admin)
     for routes in supervision.routes():
         dialogue.include(routes)
+    await flows.load()  # after every feature declared its steps and drafts
+    await handoff.limiter.load()
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,

@@ -35,6 +35,7 @@ OWNER = "broadcasts.authoring"
 PREFIX = "ath"
 PREVIEW_CHARS = 3000  # the preview repeats the text; keep the whole reply under 4096
 MAX_TEXT_CHARS = 20_000  # delivery splits long texts; this only stops accidents
+TEXT_STEP, TIME_STEP = "broadcasts.text", "broadcasts.time"  # the steps' names in Flows (and in the table)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Authoring:
     ) -> None:
         self.broadcasts = broadcasts
         self.flows = flows
+        flows.declare(OWNER, steps={TEXT_STEP: self._on_text, TIME_STEP: self._on_time}, draft=_Compose,
+                      restart="thongbao")
         self.tree = tree
         self.say = say
         self.staff = staff
@@ -89,7 +92,7 @@ class Authoring:
         self.flows.end(OWNER, inbound)
         if turn.args:  # "/thongbao <text>": the text came with the command
             return await self._got_text(Turn(inbound, turn.chat), turn.args)
-        self.flows.expect(inbound, self._on_text)
+        self.flows.expect(inbound, TEXT_STEP, owner=OWNER)
         return [Reply(self.say("compose_prompt"))]
 
     async def _on_text(self, turn: Turn) -> list[Reply]:
@@ -98,10 +101,10 @@ class Authoring:
     async def _got_text(self, turn: Turn, text: str) -> list[Reply]:
         text = text.strip()
         if not text:
-            self.flows.expect(turn.inbound, self._on_text)
+            self.flows.expect(turn.inbound, TEXT_STEP, owner=OWNER)
             return [Reply(self.say("compose_empty"))]
         if len(text) > MAX_TEXT_CHARS:
-            self.flows.expect(turn.inbound, self._on_text)
+            self.flows.expect(turn.inbound, TEXT_STEP, owner=OWNER)
             return [Reply(self.say("compose_too_long", limit=MAX_TEXT_CHARS))]
         self.flows.start(OWNER, turn.inbound, _Compose(text))
         options = tuple(Option(self.say(f"audience_{a}"), f"{PREFIX}:a:{a}") for a in AUDIENCES)
@@ -229,25 +232,21 @@ class Authoring:
         broadcast = int(arg)
         if await self.broadcasts.status(broadcast) != "draft":
             return [Reply(self.say("compose_already", id=broadcast))]
-
-        async def on_time(next_turn: Turn) -> list[Reply]:
-            return await self._got_time(next_turn, broadcast)
-
-        self.flows.expect(turn.inbound, on_time)
+        self.flows.expect(turn.inbound, TIME_STEP, str(broadcast))
         return [Reply(self.say("schedule_prompt", example=self._example()))]
 
-    async def _got_time(self, turn: Turn, broadcast: int) -> list[Reply]:
+    async def _on_time(self, turn: Turn) -> list[Reply]:
+        """The time typed after "Hẹn giờ"; the step's arg is the broadcast's id."""
+        if not turn.args.isdigit():
+            return [Reply(self.say("stale_option"))]
+        broadcast = int(turn.args)
         value = turn.inbound.text.strip()
-
-        async def again(next_turn: Turn) -> list[Reply]:
-            return await self._got_time(next_turn, broadcast)
-
         when = self.parse_local(value)
         if when is None:
-            self.flows.expect(turn.inbound, again)
+            self.flows.expect(turn.inbound, TIME_STEP, str(broadcast))
             return [Reply(self.say("schedule_invalid", value=value[:40], example=self._example()))]
         if when <= self.clock():
-            self.flows.expect(turn.inbound, again)
+            self.flows.expect(turn.inbound, TIME_STEP, str(broadcast))
             return [Reply(self.say("schedule_past", when=self._local(when), example=self._example()))]
         return await self._confirm(turn, broadcast, when)
 

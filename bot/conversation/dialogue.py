@@ -12,7 +12,7 @@ import logging
 
 from bot.audiences.chats import Chats
 from bot.channels.base import Inbound, Option, Reply
-from bot.conversation.flows import Flows
+from bot.conversation.flows import Flows, Next
 from bot.conversation.phrases import match_phrase
 from bot.conversation.routes import Handler, Hook, Routes, RouteTable, Turn
 from bot.conversation.small_talk import small_talk
@@ -51,7 +51,8 @@ class Dialogue:
             owner="dialogue",
             commands={"start": self._start, "menu": self._menu, "help": self._help, "trogiup": self._help,
                       "lienhe": self._contact},
-            options={"menu": self._menu_option, "topic": self._topic, "kb": self._entry_option},
+            options={"menu": self._menu_option, "topic": self._topic, "kb": self._entry_option,
+                     "flow": self._restart_flow},
         ))
         self.menu_items: list[tuple[str, str]] = [
             (self.say("menu_programs"), "menu:programs"),
@@ -80,13 +81,19 @@ class Dialogue:
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Never raises: a failure is logged and the person gets a polite sentence."""
         try:
-            return await self._handle(inbound)
+            replies = await self._handle(inbound)
         except Exception:
             log.exception(
                 "dialogue failed on %s %s from user %s in chat %s",
                 inbound.channel, inbound.kind, inbound.user_id, inbound.chat_id,
             )
-            return [Reply(self.say("error"))] if inbound.addressed else []
+            replies = [Reply(self.say("error"))] if inbound.addressed else []
+        try:  # the step and drafts this message left, written through before the replies go out
+            await self.flows.save(inbound)
+        except Exception:
+            log.exception("flows: the conversation state of %s user %s was not saved (kept in memory)",
+                          inbound.channel, inbound.user_id)
+        return replies
 
     async def _handle(self, inbound: Inbound) -> list[Reply]:
         if inbound.kind in ("joined", "left", "migrated"):
@@ -101,7 +108,7 @@ class Dialogue:
         if inbound.kind == "media" and self.flows.waiting(inbound):  # a flow that takes a photo
             step = self.flows.take(inbound)
             if step is not None:
-                return await step(Turn(inbound, chat))
+                return await self._step(step, Turn(inbound, chat))
         if inbound.kind == "media":
             log.info("media (%s) from %s chat %s", inbound.media_type, inbound.channel, inbound.chat_id)
             return [Reply(self.say("media_unsupported"))]
@@ -121,7 +128,7 @@ class Dialogue:
         turn = Turn(inbound, chat)
         step = self.flows.take(inbound)
         if step is not None:
-            return await step(turn)
+            return await self._step(step, turn)
         hooks: list[Hook] = []
         if inbound.chat_kind == "group":
             phrase = match_phrase(text, self.routes.phrases)
@@ -133,6 +140,28 @@ class Dialogue:
             if replies is not None:
                 return replies
         return await self.answer_text(turn)
+
+    async def _step(self, step: Next, turn: Turn) -> list[Reply]:
+        """The step a message was waited for, with its arg; or, when it expired, one sentence and
+        the way to start again."""
+        if step.step is not None:
+            return await step.step(Turn(turn.inbound, turn.chat, args=step.arg))
+        inbound = turn.inbound
+        log.info("flows: a step of %s for %s user %s had expired; offered to start again", step.owner or "-",
+                 inbound.channel, inbound.user_id)
+        hours = f"{self.flows.ttl / 3600:g}".replace(".", ",")
+        if step.restart and step.restart in self.routes.commands:
+            return [Reply(self.say("flow_expired", hours=hours, command=f"/{step.restart}"),
+                          options=(Option(self.say("flow_restart_button"), f"flow:{step.restart}"),))]
+        return [Reply(self.say("flow_expired_plain", hours=hours))]
+
+    async def _restart_flow(self, turn: Turn) -> list[Reply]:
+        """The "Bắt đầu lại" button under an expired step: the command that starts that flow."""
+        handler = self.routes.commands.get(turn.args)
+        if handler is None:
+            return [Reply(self.say("stale_option")), self.main_menu()]
+        self.flows.drop_step(turn.inbound)
+        return await handler(Turn(turn.inbound, turn.chat, command=turn.args))
 
     async def _membership(self, inbound: Inbound) -> list[Reply]:
         if inbound.kind == "left":

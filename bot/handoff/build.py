@@ -32,9 +32,9 @@ def build_handoff(db: Database, chats: Chats, staff: Staff, tree: Localities, sa
     the dialogue. `erasers`: what /xoadulieu also runs for tables owned outside bot.handoff's imports."""
     tickets = Tickets(db)
     topics = load_topics(settings.content_dir)[0]
+    limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, say, staff.is_staff, db=db)
     privacy = Privacy(db, tickets, tree, say, settings.tz, sender, settings.ticket_retention_days,
-                      erasers=erasers)
-    limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, say, staff.is_staff)
+                      erasers=erasers, forget=(flows.forget, limiter.forget))
     staff_chat = ("telegram", settings.telegram_staff_chat_id) if settings.telegram_staff_chat_id else None
     handoff = Handoff(db, tickets, chats, staff, tree, say, settings.tz, sender=sender,
                       answers=lambda text: index.search(text).decision == "answer",

@@ -100,6 +100,9 @@ class Petitions:
                  staff: Staff, flows: Flows) -> None:
         self.handoff = handoff
         self.flows = flows
+        self._steps: dict[str, Handler] = {"petition.locality": self._got_locality,
+                                           "petition.content": self._got_content}
+        flows.declare(OWNER, steps=self._steps, draft=_Draft, restart="gopy")
         self.tree = tree
         self.topics = topics
         self.say = say
@@ -277,7 +280,12 @@ class Petitions:
         return Option(self.say("compose_cancel"), f"{PREFIX}:x:")
 
     def _expect(self, turn: Turn, handler: Handler) -> None:
-        self.flows.expect(turn.inbound, handler)
+        """The next message goes to `handler` (one of `self._steps`, by its name: it survives a restart)
+        while this petition's draft is the current one."""
+        name = next((name for name, step in self._steps.items() if step == handler), None)
+        if name is None:
+            raise KeyError(f"{handler.__name__} is not a declared step: add it to Petitions._steps")
+        self.flows.expect(turn.inbound, name, owner=OWNER)
 
     # ------------------------------------------------------------------ following up
 

@@ -13,6 +13,7 @@
   composition root passes, in the same transaction. Deleted content is overwritten
   (`secure_delete`) and the -wal file is checkpointed and truncated afterwards, so that no copy of
   the person's id or name stays in the database files.
+  An unfinished conversation (its step and drafts) and the rate-limit window go too (`forget`).
 - Retention: tickets answered or closed more than TICKET_RETENTION_DAYS ago lose their personal
   fields the same way (run at start and daily by the handoff loop).
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -51,8 +52,12 @@ Eraser = Callable[[aiosqlite.Connection, int, str, str], Awaitable[int]]
 class Privacy:
     def __init__(self, db: Database, tickets: Tickets, tree: Localities, say: Messages, tz: ZoneInfo,
                  sender: Sender | None, retention_days: int, clock: Callable[[], float] = time.time, *,
-                 erasers: Mapping[str, Eraser] | None = None) -> None:
+                 erasers: Mapping[str, Eraser] | None = None,
+                 forget: Sequence[Callable[[str, str], Awaitable[object]]] = ()) -> None:
+        """`forget(channel, user_id)`: the other stores of a person's traces (conversation state,
+        rate-limit window), erased with the rest."""
         self.db = db
+        self.forget = tuple(forget)
         self.tickets = tickets
         self.tree = tree
         self.say = say
@@ -122,6 +127,8 @@ class Privacy:
             for name, eraser in self.erasers.items():
                 counts[name] = await eraser(tx, chat, channel, user_id)
             counts["chat_deleted"] = int(await erase_chat(tx, chat, now))
+        for forget in self.forget:
+            await forget(channel, user_id)
         busy, _, _ = await self.db.checkpoint()  # no old page of those rows left in the -wal file
         if busy:
             log.warning("privacy: the -wal file could not be emptied after an erasure (a reader held it)")

@@ -50,6 +50,7 @@ from bot.store.db import Database
 log = logging.getLogger(__name__)
 
 PREFIX = "hof"
+QUESTION_STEP = "handoff.question"  # /canbo's "what is your question?" (its name in Flows)
 MAX_TICKET_CHARS = 2000  # one question, petition or follow-up
 MAX_FOLLOWUPS = 20  # resident messages appended to one ticket
 MAX_OPEN_PER_PERSON = 5  # open tickets one person may have at a time
@@ -114,6 +115,7 @@ class Handoff:
         `limiter` is the per-person rate limit, held here for the service's owners (a dialogue gate)."""
         self.db = db
         self.flows = flows
+        flows.declare("handoff", steps={QUESTION_STEP: self._got_question}, restart="canbo")
         self.tickets = tickets
         self.chats = chats
         self.staff = staff
@@ -252,19 +254,18 @@ class Handoff:
         return await self.open_ticket(turn, "question", text)
 
     async def _ask_question(self, turn: Turn) -> list[Reply]:
-
-        async def got(next_turn: Turn) -> list[Reply]:
-            text = next_turn.inbound.text.strip()
-            if not text:
-                self.flows.expect(next_turn.inbound, got)
-                return [Reply(self.say("handoff_ask_prompt"))]
-            if len(text) > MAX_TICKET_CHARS:
-                self.flows.expect(next_turn.inbound, got)
-                return [Reply(self.say("handoff_too_long", limit=MAX_TICKET_CHARS))]
-            return await self.open_ticket(next_turn, "question", text)
-
-        self.flows.expect(turn.inbound, got)
+        self.flows.expect(turn.inbound, QUESTION_STEP)
         return [Reply(self.say("handoff_ask_prompt"))]
+
+    async def _got_question(self, turn: Turn) -> list[Reply]:
+        text = turn.inbound.text.strip()
+        if not text:
+            self.flows.expect(turn.inbound, QUESTION_STEP)
+            return [Reply(self.say("handoff_ask_prompt"))]
+        if len(text) > MAX_TICKET_CHARS:
+            self.flows.expect(turn.inbound, QUESTION_STEP)
+            return [Reply(self.say("handoff_too_long", limit=MAX_TICKET_CHARS))]
+        return await self.open_ticket(turn, "question", text)
 
     async def on_option(self, turn: Turn) -> list[Reply]:
         action, _, arg = turn.args.partition(":")

@@ -49,6 +49,7 @@ class Settings:
     backup_dir: Path | None = None  # nightly backups of the database go here; None: off
     backup_keep: int = 7  # how many nightly backups are kept (the newest)
     backup_at: str = "02:30"  # local time (TIMEZONE) of the nightly backup, HH:MM
+    flow_expiry_hours: float = 24.0  # an unfinished conversation step (/gopy, /thongbao…) expires after this
 
     @property
     def tz(self) -> ZoneInfo:
@@ -117,6 +118,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         backup_dir=Path(get("BACKUP_DIR") or "") if get("BACKUP_DIR") else None,
         backup_keep=_backup_keep(get("BACKUP_KEEP")),
         backup_at=_clock_time("BACKUP_AT", get("BACKUP_AT"), Settings.backup_at),
+        flow_expiry_hours=_rate("FLOW_EXPIRY_HOURS", get("FLOW_EXPIRY_HOURS"), 24),
     )
 
 

@@ -22,7 +22,7 @@ default {"zalo"}, whose Bot API cannot tell admins apart; a registered Zalo grou
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,7 @@ from bot.supervision.schedule import ScheduleError, local_text
 from bot.supervision.texts import Texts
 
 log = logging.getLogger("bot.supervision.service")
+RESULT_STEP, EXTENSION_STEP = "supervision.result", "supervision.extension"  # names in Flows; arg: the plan id
 
 
 class GroupChat:
@@ -45,6 +46,8 @@ class GroupChat:
                  flows: Flows, trusted_reply_channels: set[str] | None = None) -> None:
         self.plans = plans
         self.flows = flows
+        flows.declare("supervision.group_chat", steps={RESULT_STEP: self._result_step,
+                                                       EXTENSION_STEP: self._extension_step})
         self.texts = texts
         self.say: Messages = texts.say
         self.staff = staff
@@ -123,19 +126,24 @@ class GroupChat:
         if plan is None:
             return refusal or []
         if action == "done":
-            self._expect(inbound, lambda t: self._on_result(t, plan.id))
+            self.flows.expect(inbound, RESULT_STEP, str(plan.id))
             return [Reply(self.say("sv_result_prompt", id=plan.id, title=plan.title))]
-        self._expect(inbound, lambda t: self._on_extension(t, plan.id))
+        self.flows.expect(inbound, EXTENSION_STEP, str(plan.id))
         return [Reply(self.say("sv_ext_prompt", id=plan.id, title=plan.title, due=local_text(plan.due_at, self.tz),
                                example=self._example_date(plan.due_at)))]
 
-    def _expect(self, inbound: Inbound, handler: Callable[[Turn], Awaitable[list[Reply]]]) -> None:
-        self.flows.expect(inbound, handler)
+    async def _result_step(self, turn: Turn) -> list[Reply]:
+        return await self._on_result(turn, int(turn.args)) if turn.args.isdigit() else [Reply(self.say("stale_option"))]
+
+    async def _extension_step(self, turn: Turn) -> list[Reply]:
+        if not turn.args.isdigit():
+            return [Reply(self.say("stale_option"))]
+        return await self._on_extension(turn, int(turn.args))
 
     async def _on_result(self, turn: Turn, plan_id: int) -> list[Reply]:
         text = turn.inbound.text.strip().splitlines()[0].strip() if turn.inbound.text.strip() else ""
         if not text:
-            self._expect(turn.inbound, lambda t: self._on_result(t, plan_id))
+            self.flows.expect(turn.inbound, RESULT_STEP, str(plan_id))
             return [Reply(self.say("sv_result_empty"))]
         return await self._finish(turn.inbound, plan_id, text)
 
@@ -159,10 +167,10 @@ class GroupChat:
         match = find_local_date(text, self.tz)
         new_due = match.when if match else None
         if new_due is None:
-            self._expect(turn.inbound, lambda t: self._on_extension(t, plan_id))
+            self.flows.expect(turn.inbound, EXTENSION_STEP, str(plan_id))
             return [Reply(self.say("sv_ext_invalid", example=example))]
         if new_due <= max(plan.due_at, self.clock()):
-            self._expect(turn.inbound, lambda t: self._on_extension(t, plan_id))
+            self.flows.expect(turn.inbound, EXTENSION_STEP, str(plan_id))
             return [Reply(self.say("sv_ext_past", due=local_text(plan.due_at, self.tz), example=example))]
         reason = " ".join((text[: match.start] + " " + text[match.end:]).split()).strip(" -–—:,.;") if match else ""
         ext = await self.plans.request_extension(plan_id, turn.inbound, reason[:MAX_RESULT] or "—", new_due)
@@ -185,7 +193,7 @@ class GroupChat:
         if plan is None:
             return refusal or []
         if not result.strip():
-            self._expect(inbound, lambda t: self._on_result(t, plan.id))
+            self.flows.expect(inbound, RESULT_STEP, str(plan.id))
             return [Reply(self.say("sv_result_prompt", id=plan.id, title=plan.title))]
         return await self._finish(inbound, plan.id, result.strip())
 

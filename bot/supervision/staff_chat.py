@@ -12,8 +12,8 @@ Vietnamese verbs without marks (/thongbao, /huythongbao): "thêm giám sát"; `/
 `/doihan <id> <dd/mm/yyyy [HH:MM]>` (staff, private chat or the staff group) moves a plan's due
 date through `Plans.edit`, which reschedules its reminders (rules in bot/supervision/plans.py).
 
-Drafts live in memory, one per staff member (a restart forgets an unfinished one, as with
-/thongbao). Callback data: `sva:<action>[:<arg>]`, well under Telegram's 64 bytes.
+One draft per staff member, kept by `Flows` (it survives a restart; each step is declared by its
+name, `supervision.<step>`). Callback data: `sva:<action>[:<arg>]`, well under Telegram's 64 bytes.
 Non-staff get `staff_only` and a warning in the log.
 """
 
@@ -58,6 +58,11 @@ class SupervisionChat:
     def __init__(self, plans: Plans, staff: Staff, flows: Flows) -> None:
         self.flows = flows
         self.plans = plans
+        self._steps: dict[str, Callable[[Inbound, _Draft, str], Awaitable[list[Reply]]]] = {
+            "locality": self._got_locality, "kind": self._got_kind, "title": self._got_title, "due": self._got_due,
+            "remind": self._got_remind}
+        flows.declare(OWNER, steps={f"supervision.{name}": self._step_handler(name) for name in self._steps},
+                      draft=_Draft, restart="themgiamsat")
         self.staff = staff
         self.say = plans.say
         self.tree = plans.tree
@@ -203,6 +208,7 @@ class SupervisionChat:
         wanted = {"l": "locality", "k": "kind", "r": "remind", "s": "confirm"}.get(action)
         if draft is None or wanted is None or draft.step != wanted:
             return [Reply(self.say("sv_add_stale"))]
+        self.flows.drop_step(inbound, OWNER)  # the button answers the step the text would have
         if action == "l":
             if arg not in self.tree:
                 return [Reply(self.say("sv_add_stale"))]
@@ -276,10 +282,19 @@ class SupervisionChat:
                 step: Callable[[Inbound, _Draft, str], Awaitable[list[Reply]]]) -> None:
         """The next message goes to `step` while this draft is the one in progress; if it was
         cancelled or replaced meanwhile, the message is handled as if nothing waited for it."""
-        waiting_for = draft.step
+        name = next((name for name, known in self._steps.items() if known == step), None)
+        if name is None:
+            raise KeyError(f"{step.__name__} is not a declared step: add it to SupervisionChat._steps")
+        self.flows.expect(inbound, f"supervision.{name}", draft.step, owner=OWNER)
+
+    def _step_handler(self, name: str) -> Callable[[Turn], Awaitable[list[Reply]]]:
+        """The declared handler of one step: the person's current draft, at the step it was set for."""
 
         async def handler(turn: Turn) -> list[Reply]:
-            return await step(turn.inbound, draft, turn.inbound.text)
+            draft = self.flows.draft(OWNER, turn.inbound)
+            if draft is None or draft.step != turn.args:
+                return [Reply(self.say("sv_add_stale"))]
+            return await self._steps[name](turn.inbound, draft, turn.inbound.text)
 
-        self.flows.expect(inbound, handler, owner=OWNER, draft=draft, still=lambda: draft.step == waiting_for)
+        return handler
 

@@ -1,11 +1,10 @@
-"""The route table refuses clashes and orders hooks by declared priority; flows drop stale steps."""
+"""The route table refuses clashes and orders hooks by declared priority (flows: test_flows.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.channels.base import Inbound, Reply
-from bot.conversation.flows import Flows
+from bot.channels.base import Reply
 from bot.conversation.routes import Routes, RouteTable, Turn
 
 
@@ -40,13 +39,3 @@ def test_hooks_run_by_priority_and_equal_priorities_of_two_features_clash():
     with pytest.raises(ValueError, match="priority 50"):
         table.include(Routes(owner="other", priority=50, text=(_none,)))
     table.include(Routes(owner="other", priority=50, group_text=(_none,)))  # another stage: no clash
-
-
-def test_a_step_set_for_a_replaced_draft_is_dropped():
-    flows, who = Flows(), Inbound(channel="telegram", chat_id="1", user_id="1")
-    first = flows.start("f", who, object())
-    flows.expect(who, _reply, owner="f", draft=first)
-    flows.start("f", who, object())  # the command started again
-    assert flows.take(who) is None
-    flows.expect(who, _reply)
-    assert flows.take(who) is _reply and flows.take(who) is None

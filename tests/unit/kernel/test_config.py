@@ -11,6 +11,8 @@ def test_defaults_without_anything():
     assert s.timezone == "Asia/Ho_Chi_Minh"
     assert s.telegram_bot_token is None
     assert s.telegram_rate_per_second == 30
+    assert s.flow_expiry_hours == 24
+    assert load_settings({"FLOW_EXPIRY_HOURS": "1.5"}, dotenv=None).flow_expiry_hours == 1.5
 
 
 def test_dotenv_is_read_and_environment_wins(tmp_path: Path):
@@ -33,6 +35,7 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path):
         ("TELEGRAM_API_URL", "api.telegram.org"),
         ("TELEGRAM_BOT_TOKEN", "has space in it"),
         ("TELEGRAM_STAFF_CHAT_ID", "group"),
+        ("FLOW_EXPIRY_HOURS", "0"),
     ],
 )
 def test_wrong_value_names_the_setting(name: str, value: str):
