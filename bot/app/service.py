@@ -6,13 +6,14 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from typing import Protocol
 
 from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
-from bot.channels.base import DeliveryError
+from bot.channels.base import Channel, DeliveryError
 from bot.channels.registry import Channels
-from bot.delivery.worker import DeliveryWorker
+from bot.delivery.worker import DeliveryWorker, Handler
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
 from bot.operations.nightly import start_operations
@@ -100,11 +101,47 @@ async def build_app(settings: Settings) -> App:
             hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
             is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),  # not "huy" ("huy động")
         ))
+    if settings.zalo_oa_app_id:
+        core.channels.add(zalo_oa_channel(core, settings, handle))
     return App(core)
+
+
+def zalo_oa_channel(core: Core, settings: Settings, handle: Handler) -> Channel:
+    """The Zalo Official Account adapter on the core's database; followers kept in `chats`."""
+    from bot.channels.zalo_oa.channel import ZaloOAChannel, quiet_wait
+    from bot.channels.zalo_oa.client import OAClient
+    from bot.channels.zalo_oa.store import OAStore
+
+    say, roots = core.dialogue.say, core.localities.roots()
+    province = roots[0].code if len(roots) == 1 else None  # a follower's locality until /diaban
+    alert = core.worker.on_alert
+
+    async def on_paused(why: str) -> None:
+        if alert is not None:
+            await alert("zalo_oa", "token")
+
+    async def on_follow(channel: str, user_ids: list[str], following: bool) -> None:
+        await core.chats.follow(channel, user_ids, following, province)
+
+    assert settings.zalo_oa_app_id and settings.zalo_oa_secret_key and settings.zalo_oa_webhook_secret
+    client = OAClient(settings.zalo_oa_app_id, settings.zalo_oa_secret_key, settings.zalo_oa_api_url,
+                      settings.zalo_oa_oauth_url, OAStore(core.db), seed=settings.zalo_oa_refresh_token,
+                      quiet_wait=lambda: max(1.0, quiet_wait(time.time(), settings.tz)), on_paused=on_paused)
+    return ZaloOAChannel(
+        client, handle, webhook_secret=settings.zalo_oa_webhook_secret, tz=settings.tz, on_follow=on_follow,
+        template=settings.zalo_oa_template, public_url=settings.webhook_base_url,
+        hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
+        is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),
+        callback_texts={"done": say("zalo_oa_connected"), "unknown": say("zalo_oa_consent_unknown"),
+                        "refused": say("zalo_oa_consent_refused")},
+    )
 
 
 def _start_failure(exc: DeliveryError, settings: Settings) -> str:
     """One sentence naming the setting to fix when a channel cannot start."""
+    if getattr(exc, "channel", None) == "zalo_oa":
+        return (f"Không kết nối được tới ZALO_OA_API_URL={settings.zalo_oa_api_url} hoặc ZALO_OA_OAUTH_URL="
+                f"{settings.zalo_oa_oauth_url} ({exc.kind}); kiểm tra mạng hoặc các địa chỉ này rồi chạy lại.")
     if getattr(exc, "channel", None) == "zalo":
         if exc.kind == "unauthorized":
             return "Zalo từ chối ZALO_BOT_TOKEN: kiểm tra lại token của Zalo Bot (Zalo Bot Manager)."
@@ -140,9 +177,9 @@ async def _start_web(app: App, settings: Settings) -> None:
 
 
 async def run_service(settings: Settings) -> int:
-    if not (settings.telegram_bot_token or settings.zalo_bot_token):
+    if not (settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa_app_id):
         print(
-            "Chưa cấu hình kênh nào: đặt TELEGRAM_BOT_TOKEN (hoặc ZALO_BOT_TOKEN) trong .env.\n"
+            "Chưa cấu hình kênh nào: đặt TELEGRAM_BOT_TOKEN (hoặc ZALO_BOT_TOKEN, ZALO_OA_APP_ID) trong .env.\n"
             "Muốn thử trợ lý ngay không cần token: python -m bot chat",
             file=sys.stderr,
         )

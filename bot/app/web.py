@@ -1,7 +1,9 @@
 """One HTTP server for the service (aiohttp): the channels' webhooks, /healthz and /metrics.
 
     POST <route.path>        each channel in webhook mode owns one `WebhookRoute` (bot/channels/base.py):
-                             /telegram/webhook, /zalo/webhook; its secret header must match
+                             /telegram/webhook, /zalo/webhook, /zalo-oa/webhook; its secret header must
+                             match (or, for the Zalo OA, sign the raw body)
+    GET  <page.path>         a channel's pages (/zalo-oa/oauth: the OA admin's consent comes back here)
     GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
     GET  /metrics            Prometheus text (bot/operations/metrics.py); keep it, like /healthz, off the internet
 
@@ -29,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import Channel, WebhookRoute
+from bot.channels.base import Channel, PageRoute, WebhookRoute
 from bot.operations.metrics import CONTENT_TYPE, Metrics
 from bot.store.db import Database
 
@@ -82,6 +84,8 @@ class WebServer:
             route = channel.webhook_route()
             if route is not None:
                 app.router.add_post(route.path, self._webhook_handler(name, channel, route))
+                for page in route.pages:
+                    app.router.add_get(page.path, self._page_handler(page))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
         return app
@@ -125,7 +129,7 @@ class WebServer:
         if given is None:
             self._reject(request, name, f"no {header} header")
             return _error(401, "missing secret token")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if route.verify is None and not hmac.compare_digest(given.encode(), expected.encode()):
             self._reject(request, name, f"wrong {header}")
             return _error(403, "wrong secret token")
         if request.content_length is not None and request.content_length > self.max_body:
@@ -136,6 +140,9 @@ class WebServer:
         except web.HTTPRequestEntityTooLarge:
             self._reject(request, name, "body too large")
             return _error(413, f"body over {self.max_body} bytes")
+        if route.verify is not None and not route.verify(given, raw):
+            self._reject(request, name, f"wrong {header}")
+            return _error(403, "wrong signature")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -146,6 +153,14 @@ class WebServer:
             return _error(400, "body is not a JSON object")
         await route.receive(body)
         return web.json_response({"ok": True})
+
+    @staticmethod
+    def _page_handler(page: PageRoute) -> Handler:
+        async def handle(request: web.Request) -> web.Response:
+            status, text = await page.handle(dict(request.query))
+            return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
+
+        return handle
 
     def _reject(self, request: web.Request, name: str, why: str) -> None:
         self.rejected += 1

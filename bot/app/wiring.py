@@ -115,7 +115,8 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
 
 
 class StaffAlert:
-    """Tells the staff chat (TELEGRAM_STAFF_CHAT_ID) that a channel stopped on its quota."""
+    """Tells the staff chat (TELEGRAM_STAFF_CHAT_ID) that a channel stopped on its quota (or, reason
+    "token", that the Zalo OA's refresh token was refused)."""
 
     def __init__(self, channels: Channels, say: Messages, staff_chat: str | None) -> None:
         self.channels, self.say, self.staff_chat = channels, say, staff_chat
@@ -125,4 +126,5 @@ class StaffAlert:
         if not self.staff_chat or telegram is None or channel == "telegram":
             log.error("%s: %s exceeded and no staff chat to tell (TELEGRAM_STAFF_CHAT_ID)", channel, reason)
             return
-        await telegram.send(self.staff_chat, Reply(self.say("channel_quota_alert", channel=channel.capitalize())))
+        key = "zalo_oa_token_alert" if reason == "token" else "channel_quota_alert"
+        await telegram.send(self.staff_chat, Reply(self.say(key, channel=channel.capitalize())))

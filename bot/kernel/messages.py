@@ -269,6 +269,11 @@ REQUIRED: dict[str, frozenset[str]] = {
     "sv_offset_s": frozenset({"n"}),
     "sv_offset_day0": frozenset(),
     "sv_offset_zero": frozenset(),
+    # the Zalo Official Account channel (bot/channels/zalo_oa): the staff alert and the consent page
+    "zalo_oa_token_alert": frozenset({"channel"}),
+    "zalo_oa_connected": frozenset(),
+    "zalo_oa_consent_unknown": frozenset(),
+    "zalo_oa_consent_refused": frozenset(),
 }
 
 
