@@ -182,7 +182,7 @@ class FakeZaloOA(LoopbackServer):
     # ------------------------------------------------------------------ the servers
 
     async def _handle(self, request: web.Request) -> web.Response:
-        self.requests.append((request.method, request.path, dict(request.headers)))
+        self.requests.append((request.method, request.path_qs, dict(request.headers)))
         if request.path == "/v4/oa/access_token" and request.method == "POST":
             return await self._oauth(request)
         token = request.headers.get("access_token", "")

@@ -108,14 +108,12 @@ class ZaloOAChannel(ZaloBotChannel):
         connected or Zalo refused its token: the consent callback can connect it while running."""
         if self.started:
             return
-        self.started = True
         try:
             await self.oa.load()
             info = await self.oa.get_oa()
             self.oa_name = str(info.get("name") or "")
         except DeliveryError as exc:
             if exc.kind != "unauthorized":
-                self.started = False
                 await self.oa.aclose()
                 raise
             self.oa.paused = True
@@ -124,6 +122,7 @@ class ZaloOAChannel(ZaloBotChannel):
         where = f"{self.public_url}{WEBHOOK_PATH}" if self.public_url else f"<WEBHOOK_BASE_URL>{WEBHOOK_PATH}"
         log.info("zalo_oa: OA %s; set its webhook URL in Zalo's developer console to %s",
                  self.oa_name or "?", where)
+        self.started = True
         self._keeper = asyncio.create_task(self._keep_tokens(), name="zalo-oa-tokens")
 
     async def stop(self) -> None:
