@@ -7,16 +7,20 @@ import logging
 import signal
 import sys
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
-from bot.channels.base import Channel, DeliveryError
+from bot.channels.base import DeliveryError
 from bot.channels.registry import Channels
 from bot.delivery.worker import DeliveryWorker, Handler
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
 from bot.operations.nightly import start_operations
+
+if TYPE_CHECKING:
+    from bot.channels.zalo_oa.channel import ZaloOAChannel
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,11 @@ class App:
         # started in this order after the channels, stopped in reverse: the outbox sender, the
         # broadcast progress lines, ticket re-announcement and purge, supervision reminders
         self.services: list[Service] = [core.worker, core.progress, core.handoff, core.supervision]
+        self.quotas: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}  # channel → today's counts
+
+    async def quota(self) -> dict[str, Any]:
+        """Today's message counts of the channels whose plan has a quota (shown in /healthz)."""
+        return {name: await counts() for name, counts in self.quotas.items()}
 
     @property
     def channels(self) -> Channels:
@@ -101,12 +110,15 @@ async def build_app(settings: Settings) -> App:
             hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
             is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),  # not "huy" ("huy động")
         ))
+    app = App(core)
     if settings.zalo_oa_app_id:
-        core.channels.add(zalo_oa_channel(core, settings, handle))
-    return App(core)
+        oa = zalo_oa_channel(core, settings, handle)
+        core.channels.add(oa)
+        app.quotas[oa.name] = oa.quota
+    return app
 
 
-def zalo_oa_channel(core: Core, settings: Settings, handle: Handler) -> Channel:
+def zalo_oa_channel(core: Core, settings: Settings, handle: Handler) -> ZaloOAChannel:
     """The Zalo Official Account adapter on the core's database; followers kept in `chats`."""
     from bot.channels.zalo_oa.channel import ZaloOAChannel, quiet_wait
     from bot.channels.zalo_oa.client import OAClient
@@ -187,7 +199,8 @@ async def run_service(settings: Settings) -> int:
     if (ops := await start_operations(settings)) is None:  # DATABASE.lock for our lifetime; nightly backup
         return 2
     app = await build_app(settings)
-    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics)
+    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics,
+                        quota=app.quota if app.quotas else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,7 +4,8 @@
                              /telegram/webhook, /zalo/webhook, /zalo-oa/webhook; its secret header must
                              match (or, for the Zalo OA, sign the raw body)
     GET  <page.path>         a channel's pages (/zalo-oa/oauth: the OA admin's consent comes back here)
-    GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
+    GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503;
+                             with the Zalo OA, "quota": {"zalo_oa": {type: {"sent", "refused"}}} for today
     GET  /metrics            Prometheus text (bot/operations/metrics.py); keep it, like /healthz, off the internet
 
 A webhook is checked before its body is read: a missing secret is 401, a wrong one 403 (compared
@@ -67,8 +68,10 @@ class WebServer:
     """The aiohttp application and its listener. `channels` and `db` are read at request time."""
 
     def __init__(self, channels: Mapping[str, Channel], db: Database, host: str = "127.0.0.1", port: int = 8080, *,
-                 max_body: int = MAX_BODY, metrics: Metrics | None = None) -> None:
+                 max_body: int = MAX_BODY, metrics: Metrics | None = None,
+                 quota: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
         self.channels = channels
+        self.quota = quota  # today's message counts of channels with a plan quota (the Zalo OA)
         self.metrics = metrics or Metrics()
         self.db = db
         self.host = host
@@ -179,8 +182,13 @@ class WebServer:
             log.warning("http: /healthz: database check failed: %s", exc)
         channels = {name: channel.running for name, channel in self.channels.items()}
         ok = database and all(channels.values())
-        body = {"ok": ok, "database": database, "channels": channels, "outbox_pending": pending,
-                "ms": round((time.monotonic() - started) * 1000, 1)}
+        body: dict[str, Any] = {"ok": ok, "database": database, "channels": channels, "outbox_pending": pending}
+        if self.quota is not None:
+            try:
+                body["quota"] = await asyncio.wait_for(self.quota(), HEALTH_TIMEOUT)
+            except Exception as exc:
+                log.warning("http: /healthz: quota check failed: %s", exc)
+        body["ms"] = round((time.monotonic() - started) * 1000, 1)
         return web.json_response(body, status=200 if ok else 503)
 
     async def metrics_page(self, request: web.Request) -> web.Response:

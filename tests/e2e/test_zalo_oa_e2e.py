@@ -62,7 +62,7 @@ async def service(tmp_path: Path, fake: FakeZaloOA, caplog: pytest.LogCaptureFix
     caplog.set_level(logging.INFO, logger="aiosqlite")
     app = await build_app(oa_settings(tmp_path, fake, fake.issue_refresh_token()))
     app.services.remove(app.core.supervision)
-    app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0)
+    app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0, quota=app.quota)
     await app.start()
     fake.webhook_url = f"{app.web.url}/zalo-oa/webhook"
     try:
@@ -213,6 +213,7 @@ async def test_healthz_lists_the_channel_and_no_secret_reaches_the_log(service: 
     async with httpx.AsyncClient() as client:
         health = (await client.get(f"{service.web.url}/healthz")).json()
     assert health["channels"]["zalo_oa"] is True
+    assert health["quota"] == {"zalo_oa": {"cs": {"sent": 2, "refused": 0}}}
     secrets_ = {fake.secret_key, fake.oa_secret, *fake.live_refresh, *fake.spent_refresh, *fake.access}
     assert len(secrets_) >= 7
     text = caplog.text

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from bot.channels.base import DeliveryError, Inbound, PageRoute, Reply, Sent, WebhookRoute
 from bot.channels.zalo_bot.channel import Hint, OnInbound, ZaloBotChannel, render
 from bot.channels.zalo_oa.client import WINDOW_REASON, OAClient
-from bot.channels.zalo_oa.store import OAStore
+from bot.channels.zalo_oa.store import OAStore, local_day
 from bot.channels.zalo_oa.webhook import SIGNATURE_HEADER, Event, read_event, verify
 from bot.kernel.logs import add_secret, redact
 
@@ -176,7 +176,7 @@ class ZaloOAChannel(ZaloBotChannel):
         return Sent(message_ids=ids)
 
     async def _send_text(self, chat_id: str, text: str) -> str:
-        day = datetime.fromtimestamp(self._now(), self._tz).strftime("%Y-%m-%d")
+        day = local_day(self._now(), self._tz)
         kind = "cs"
         try:
             try:
@@ -201,7 +201,7 @@ class ZaloOAChannel(ZaloBotChannel):
 
     async def quota(self) -> dict[str, dict[str, int]]:
         """Today's messages sent and refused on quota, by type (shown in /healthz and reports)."""
-        return await self.store.quota(datetime.fromtimestamp(self._now(), self._tz).strftime("%Y-%m-%d"))
+        return await self.store.quota(local_day(self._now(), self._tz))
 
     # ------------------------------------------------------------------ receiving
 

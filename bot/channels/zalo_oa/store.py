@@ -12,7 +12,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 EVENT_DAYS = 8  # seen events are kept this long (Zalo repeats within minutes; 8 days is plenty)
 
@@ -34,6 +36,11 @@ class Tokens:
     expires_at: float
     seeded_from: str | None = None
     failed: bool = False
+
+
+def local_day(now: float, tz: ZoneInfo) -> str:
+    """The day quotas are counted by (YYYY-MM-DD, in TIMEZONE)."""
+    return datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d")
 
 
 def fingerprint(token: str) -> str:
