@@ -33,7 +33,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook import Process, free_port, pct, questions  # noqa: E402
+from bench.webhook import Process, cpu_seconds, free_port, pct, questions  # noqa: E402
 from tests.fakes.zalo_oa import FakeZaloOA  # noqa: E402
 
 TARGET_RATE, TARGET_P99_MS, TARGET_SEND_RATIO = 300.0, 200.0, 0.95
@@ -65,7 +65,9 @@ async def post_events(fake: FakeZaloOA, events: list[dict], rate: float | None) 
     return starts, statuses
 
 
-async def load(fake: FakeZaloOA, tag: str, n: int, rate: float | None, texts: list[str]) -> dict:
+async def load(fake: FakeZaloOA, tag: str, n: int, rate: float | None, texts: list[str],
+               pid: int | None = None) -> dict:
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     users = [f"{tag}{i:06d}" for i in range(n)]
     for user in users:
         fake.add_follower(user)
@@ -82,7 +84,9 @@ async def load(fake: FakeZaloOA, tag: str, n: int, rate: float | None, texts: li
         await asyncio.sleep(0.01)
     end = max(first.values(), default=time.monotonic())
     waits = [(first[u] - starts[i]) * 1000 for i, u in enumerate(users) if u in first]
-    return {"n": n, "ok": statuses.count(200), "answered": len(first), "rate": n / (end - begin), "waits": waits}
+    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / n if pid else 0.0
+    return {"n": n, "ok": statuses.count(200), "answered": len(first), "rate": n / (end - begin), "waits": waits,
+            "cpu_ms": cpu_ms}
 
 
 async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
@@ -111,15 +115,16 @@ async def main(events: int, rate: float, followers: int, send_rate: float) -> in
                    "DATABASE_URL": f"sqlite:///{workdir / 'bot.sqlite3'}", "CONTENT_DIR": str(ROOT / "content"),
                    "LOG_LEVEL": "WARNING", "TIMEZONE": midday_zone()}
             fake.webhook_url = f"http://127.0.0.1:{port}/zalo-oa/webhook"
-            async with Process([sys.executable, "-m", "bot", "run"], env, workdir, port):
+            async with Process([sys.executable, "-m", "bot", "run"], env, workdir, port) as service:
+                pid = service.proc.pid if service.proc else None
                 await load(fake, "warm", 50, None, texts)
-                burst = await load(fake, "burst", events, None, texts)
-                paced = await load(fake, "paced", events, rate, texts)
+                burst = await load(fake, "burst", events, None, texts, pid)
+                paced = await load(fake, "paced", events, rate, texts, pid)
                 for b in (burst, paced):
                     ok = ok and b["ok"] == b["n"] == b["answered"]
                 print(f"webhook burst: {burst['n']} signed events at once, {burst['ok']} × 200, {burst['answered']}"
                       f" answered; {burst['rate']:.0f} events/s = {burst['rate'] / TARGET_RATE:.2f} × target"
-                      f" ({TARGET_RATE:.0f}/s)")
+                      f" ({TARGET_RATE:.0f}/s); service CPU {burst['cpu_ms']:.1f} ms an event")
                 p99 = pct(paced["waits"], 99)
                 print(f"webhook paced {rate:.0f}/s: {paced['ok']} × 200, {paced['answered']} answered; event→reply"
                       f" p50 {pct(paced['waits'], 50):.0f} ms, p99 {p99:.0f} ms = {p99 / TARGET_P99_MS:.2f} × target"

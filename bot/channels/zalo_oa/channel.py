@@ -3,7 +3,7 @@
 It speaks like the Zalo Bot adapter (plain text, numbered options, a follower's turn handled in
 order, replies merged to spare the quota), so it reuses that adapter's turn handling and rendering
 and replaces what differs: the API and its tokens (client.py), the signed webhook (webhook.py),
-the durable event deduplication and the followers' windows (store.py), follow / unfollow (told to
+the event deduplication (kept across restarts) and the followers' windows (store.py), follow / unfollow (told to
 `on_follow`, which keeps the audience), and the OA's rules on what the outbox sends:
 
 - nothing 22:00–06:00 (TIMEZONE): a send then is `rate_limited` until 06:00 (the worker pauses this
@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import DeliveryError, Inbound, PageRoute, Reply, Sent, WebhookRoute
-from bot.channels.zalo_bot.channel import Hint, OnInbound, ZaloBotChannel, render
+from bot.channels.zalo_bot.channel import SEEN_IDS, Hint, OnInbound, ZaloBotChannel, render
 from bot.channels.zalo_oa.client import WINDOW_REASON, OAClient
 from bot.channels.zalo_oa.store import OAStore, local_day
 from bot.channels.zalo_oa.webhook import SIGNATURE_HEADER, Event, read_event, verify
@@ -45,6 +45,7 @@ MAX_TEXT = 2000
 WINDOW_DAYS = 7
 QUIET_START, QUIET_END = 22, 6  # local hours
 KEEPER_INTERVAL = 600.0  # the token keeper's look at the access token's end
+FLUSH_INTERVAL = 1.0  # interaction times and quota counts are written this often
 OnFollow = Callable[[str, list[str], bool], Awaitable[None]]  # (channel, user ids, following)
 
 
@@ -94,6 +95,7 @@ class ZaloOAChannel(ZaloBotChannel):
         self._texts = dict(callback_texts or {})
         self.started = False
         self._keeper: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self.oa_name = ""
         self.stats.update({"follows": 0, "unfollows": 0, "ignored": 0})
 
@@ -108,6 +110,8 @@ class ZaloOAChannel(ZaloBotChannel):
         connected or Zalo refused its token: the consent callback can connect it while running."""
         if self.started:
             return
+        for key in await self.store.recent_events(SEEN_IDS):  # repeats after a restart are still repeats
+            self._seen[key] = None
         try:
             await self.oa.load()
             info = await self.oa.get_oa()
@@ -124,14 +128,17 @@ class ZaloOAChannel(ZaloBotChannel):
                  self.oa_name or "?", where)
         self.started = True
         self._keeper = asyncio.create_task(self._keep_tokens(), name="zalo-oa-tokens")
+        self._flusher = asyncio.create_task(self._flush_loop(), name="zalo-oa-flush")
 
     async def stop(self) -> None:
-        keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+        for task in (self._keeper, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._keeper = self._flusher = None
         await super().stop()
+        await self.store.flush()
         await self.oa.aclose()
         self.started = False
 
@@ -147,6 +154,15 @@ class ZaloOAChannel(ZaloBotChannel):
                 log.warning("zalo_oa: token check failed: %s", exc)
             except Exception:
                 log.exception("zalo_oa: token check failed")
+
+    async def _flush_loop(self) -> None:
+        """Followers' interaction times and quota counts, written once a second in one transaction."""
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self.store.flush()
+            except Exception:
+                log.exception("zalo_oa: writing interaction times and quota counts failed; retrying")
 
     # ------------------------------------------------------------------ sending
 
@@ -188,9 +204,9 @@ class ZaloOAChannel(ZaloBotChannel):
                 message_id = await self.oa.send_text(chat_id, text, kind)
         except DeliveryError as exc:
             if exc.reason == "quota":
-                await self.store.count(day, kind, refused=True)
+                self.store.count(day, kind, refused=True)
             raise
-        await self.store.count(day, kind)
+        self.store.count(day, kind)
         return message_id
 
     def _client(self) -> Any:
@@ -215,7 +231,11 @@ class ZaloOAChannel(ZaloBotChannel):
 
     async def process_update(self, data: Any) -> bool:
         """One signed webhook body: recorded (once: repeats are dropped on msg_id), then handled in the
-        background. Returns at once; False when it was a repeat, ignored or unreadable."""
+        background. Returns at once; False when it was a repeat, ignored or unreadable.
+
+        The keys seen are remembered in memory (the newest SEEN_IDS reloaded at start) and written
+        with the once-a-second flush, so the hot path makes no database trip; a crash forgets at
+        most the last second's keys."""
         self.stats["received"] += 1
         try:
             event = read_event(data) if isinstance(data, dict) else None
@@ -228,16 +248,15 @@ class ZaloOAChannel(ZaloBotChannel):
             return False
         if event.key in self._seen:
             self.stats["duplicates"] += 1
-            return False
-        following = {"follow": True, "unfollow": False}.get(event.name)
-        interaction = event.from_user or event.name == "follow"
-        if not await self.store.first_sight(event.key, event.user_id, interaction, following):
-            self.stats["duplicates"] += 1
             log.debug("zalo_oa: event %s seen before; skipped", event.key)
             return False
         self._remember(self._seen, event.key, None)
+        self.store.seen(event.key)
+        following = {"follow": True, "unfollow": False}.get(event.name)
+        self.store.note(event.user_id, self._now() if event.from_user or following else None, following)
         if following is not None:
             self.stats["follows" if following else "unfollows"] += 1
+            await self.store.flush()
             if self._on_follow is not None:
                 await self._on_follow(self.name, [event.user_id], following)
             return True

@@ -54,6 +54,9 @@ class OAStore:
     def __init__(self, db: Db, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
+        self._followers: dict[str, tuple[float | None, bool | None]] = {}  # not yet written
+        self._counts: dict[tuple[str, str], list[int]] = {}  # (day, kind) → [sent, refused], not yet written
+        self._events: list[tuple[str, float]] = []  # event keys not yet written
 
     # ------------------------------------------------------------------ tokens
 
@@ -116,40 +119,70 @@ class OAStore:
 
     # ------------------------------------------------------------------ followers and events
 
-    async def first_sight(self, key: str, user_id: str | None, interaction: bool, following: bool | None) -> bool:
-        """Record one webhook event; False when it was seen before (nothing else changes then)."""
+    def seen(self, key: str) -> None:
+        """A webhook event taken (its msg_id, or name:user:timestamp), written with the next `flush`."""
+        self._events.append((key, self.clock()))
+
+    async def recent_events(self, limit: int) -> list[str]:
+        """The keys of the newest events taken, oldest first (the channel's memory after a restart)."""
+        rows = await self.db.fetchall("SELECT key FROM zalo_oa_events ORDER BY received_at DESC LIMIT ?", (limit,))
+        return [r["key"] for r in reversed(rows)]
+
+    def note(self, user_id: str, interaction: float | None, following: bool | None = None) -> None:
+        """A follower's interaction or (un)follow, written with the next `flush` (the service flushes
+        every second: a crash loses at most that second of interaction times, which Zalo enforces anyway)."""
+        was_at, was_following = self._followers.get(user_id, (None, None))
+        self._followers[user_id] = (interaction or was_at, was_following if following is None else following)
+
+    def count(self, day: str, kind: str, *, refused: bool = False) -> None:
+        """One message sent (or refused on quota) today, written with the next `flush`."""
+        counts = self._counts.setdefault((day, kind), [0, 0])
+        counts[1 if refused else 0] += 1
+
+    async def flush(self) -> None:
+        followers, self._followers = self._followers, {}
+        counts, self._counts = self._counts, {}
+        events, self._events = self._events, []
+        if not followers and not counts and not events:
+            return
         now = self.clock()
-        async with self.db.transaction() as tx:
-            cursor = await tx.execute("INSERT OR IGNORE INTO zalo_oa_events (key, received_at) VALUES (?, ?)",
-                                      (key, now))
-            if cursor.rowcount == 0:
-                return False
-            if user_id:
-                await _follower(tx, user_id, now if interaction else None, following, now)
-        return True
+        try:
+            async with self.db.transaction() as tx:
+                await tx.executemany("INSERT OR IGNORE INTO zalo_oa_events (key, received_at) VALUES (?, ?)", events)
+                for user_id, (interaction, following) in followers.items():
+                    await _follower(tx, user_id, interaction, following, now)
+                for (day, kind), (sent, refused) in counts.items():
+                    await tx.execute(
+                        "INSERT INTO zalo_oa_quota (day, kind, sent, refused) VALUES (?, ?, ?, ?) ON CONFLICT"
+                        " (day, kind) DO UPDATE SET sent = sent + excluded.sent, refused = refused + excluded.refused",
+                        (day, kind, sent, refused))
+        except BaseException:
+            self._events[:0] = events
+            for user_id, value in followers.items():  # kept for the next flush
+                self._followers.setdefault(user_id, value)
+            for key, (sent, refused) in counts.items():
+                mine = self._counts.setdefault(key, [0, 0])
+                mine[0] += sent
+                mine[1] += refused
+            raise
 
     async def set_following(self, user_ids: Sequence[str], following: bool) -> None:
-        now = self.clock()
-        async with self.db.transaction() as tx:
-            for user_id in user_ids:
-                await _follower(tx, user_id, None, following, now)
+        for user_id in user_ids:
+            self.note(user_id, None, following)
+        await self.flush()
 
     async def last_interaction(self, user_id: str) -> float | None:
+        pending = self._followers.get(user_id)
+        if pending is not None and pending[0] is not None:
+            return pending[0]
         row = await self.db.fetchone("SELECT last_interaction FROM zalo_oa_followers WHERE user_id = ?", (user_id,))
         return row[0] if row else None
 
     async def prune(self) -> None:
         await self.db.write("DELETE FROM zalo_oa_events WHERE received_at < ?", (self.clock() - EVENT_DAYS * 86400,))
 
-    # ------------------------------------------------------------------ quota
-
-    async def count(self, day: str, kind: str, *, refused: bool = False) -> None:
-        column = "refused" if refused else "sent"
-        await self.db.write(
-            f"INSERT INTO zalo_oa_quota (day, kind, {column}) VALUES (?, ?, 1)"
-            f" ON CONFLICT (day, kind) DO UPDATE SET {column} = {column} + 1", (day, kind))
-
     async def quota(self, day: str) -> dict[str, dict[str, int]]:
+        await self.flush()
         rows = await self.db.fetchall("SELECT kind, sent, refused FROM zalo_oa_quota WHERE day = ?", (day,))
         return {r["kind"]: {"sent": r["sent"], "refused": r["refused"]} for r in rows}
 

@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -201,9 +200,8 @@ async def test_the_outbox_path_keeps_the_window_quiet_hours_and_the_template(fak
     await channel.start()
     fake.add_follower("old", interacted_ago=8 * 86400)
     fake.add_follower("new")
-    await channel.store.first_sight("k-old", "old", False, True)
-    await channel.store.db.write("UPDATE zalo_oa_followers SET last_interaction = ? WHERE user_id = 'old'",
-                                 (NOON - 8 * 86400,))
+    channel.store.note("old", NOON - 8 * 86400, True)
+    await channel.store.flush()
     before = len(fake.requests)
     with pytest.raises(DeliveryError) as caught:
         await channel.send("old", Reply("Thông báo"))
@@ -268,8 +266,10 @@ async def test_follow_and_unfollow_are_told_and_photos_kept(fake: FakeZaloOA, db
     [photo] = echo.seen
     assert (photo.kind, photo.media_type, photo.media_id, photo.text) == ("media", "photo", "https://p.example/don.jpg",
                                                                           "đơn")
-    assert await channel.store.last_interaction("f1") == pytest.approx(time.time(), abs=5)
+    assert await channel.store.last_interaction("f1") == NOON  # the channel's clock
     await channel.stop()
+    row = await db.fetchone("SELECT following, last_interaction FROM zalo_oa_followers WHERE user_id = 'f1'")
+    assert tuple(row) == (0, NOON)  # written at the latest when the channel stops
 
 
 async def test_the_consent_link_and_callback_store_the_first_tokens(fake: FakeZaloOA, db):
