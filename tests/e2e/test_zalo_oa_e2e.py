@@ -301,3 +301,75 @@ async def test_sigkill_right_after_a_refresh_then_restart_never_presents_a_spent
     leaked = [s for s in {fake.secret_key, fake.oa_secret, *fake.live_refresh, *fake.spent_refresh, *fake.access}
               if s in text]
     assert leaked == [] and "zalo_oa" in text
+
+
+# ---------------------------------------------------------------------- with the Telegram staff chat
+
+TG_TOKEN = "424243:AAOa-Secret_Token_value"
+STAFF_CHAT = "-100778"
+
+
+async def start_with_staff(tmp_path: Path, fake: FakeZaloOA, telegram, seed: str) -> App:
+    settings = oa_settings(tmp_path, fake, seed, telegram_bot_token=TG_TOKEN, telegram_api_url=telegram.url,
+                           telegram_staff_chat_id=STAFF_CHAT)
+    app = await build_app(settings)
+    app.services.remove(app.core.supervision)
+    app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0)
+    await app.start()
+    fake.webhook_url = f"{app.web.url}/zalo-oa/webhook"
+    return app
+
+
+async def test_a_petition_photo_from_the_oa_reaches_the_staff_chat(tmp_path: Path, fake: FakeZaloOA):
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram(token=TG_TOKEN) as telegram:
+        app = await start_with_staff(tmp_path, fake, telegram, fake.issue_refresh_token())
+        try:
+            fake.add_follower("p1")
+            await ask(app, fake, "p1", "/gopy")
+            await ask(app, fake, "p1", "2")  # Môi trường, vệ sinh
+            [prompt] = await ask(app, fake, "p1", "Phan Rang")
+            assert "Phường Phan Rang" in prompt.text
+            before = len(fake.sent_to("p1"))
+            await fake.deliver(fake.image_event("p1", url="https://photo.example.invalid/cong.jpg",
+                                                text="Cống ở hẻm 7 bị tắc."))
+            await app.channels["zalo_oa"].drain()
+            [consent] = fake.sent_to("p1")[before:]
+            assert "Đồng ý gửi" in consent.text
+            await ask(app, fake, "p1", "1")
+            [row] = sqlite3.connect(app.core.settings.database_path).execute(
+                "SELECT channel, photo FROM tickets").fetchall()
+            assert row == ("zalo_oa", "https://photo.example.invalid/cong.jpg")
+            [card] = await telegram.wait_for(lambda m: m.chat_id == int(STAFF_CHAT) and m.text.startswith("#1 ·"))
+            assert "Zalo OA" in card.text
+        finally:
+            await app.stop()
+
+
+async def test_a_refused_refresh_token_pauses_the_oa_alerts_staff_once_and_keeps_the_queue(tmp_path: Path,
+                                                                                           fake: FakeZaloOA):
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram(token=TG_TOKEN) as telegram:
+        app = await start_with_staff(tmp_path, fake, telegram, fake.issue_refresh_token())
+        try:
+            await app.core.chats.follow("zalo_oa", ["z1", "z2"], True, None)
+            fake.add_follower("z1")
+            fake.add_follower("z2")
+            fake.live_refresh.clear()  # Zalo revoked the chain (the OA admin removed the app)
+            fake.expire_access_tokens()
+            broadcast = await app.core.broadcasts.create("Tin giữ lại", Target("residents", channel="zalo_oa"))
+            app.core.worker.notify()
+            await telegram.wait_for(lambda m: m.chat_id == int(STAFF_CHAT) and "refresh token" in m.text)
+            await asyncio.sleep(0.3)
+            alerts = [m for m in telegram.sent if m.chat_id == int(STAFF_CHAT) and "refresh token" in m.text]
+            assert len(alerts) == 1
+            assert not app.channels["zalo_oa"].running
+            report = await app.core.broadcasts.report(broadcast)
+            assert report is not None and report.pending == 2 and report.failed == {}
+            async with httpx.AsyncClient() as client:
+                health = await client.get(f"{app.web.url}/healthz")
+            assert health.status_code == 503 and health.json()["channels"]["zalo_oa"] is False
+        finally:
+            await app.stop()
