@@ -180,7 +180,7 @@ async def _start_web(app: App, settings: Settings) -> None:
     try:
         await web.start()
     except OSError as exc:
-        if settings.webhook_base_url:
+        if settings.webhook_base_url or settings.zalo_oa_app_id:  # the Zalo OA has no polling: webhooks only
             raise
         log.warning("http: cannot listen on %s:%s (%s); /healthz is off, polling goes on",
                     settings.http_host, settings.http_port, exc.strerror)
