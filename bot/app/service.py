@@ -6,17 +6,22 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Protocol
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
 from bot.channels.base import DeliveryError
 from bot.channels.registry import Channels
-from bot.delivery.worker import DeliveryWorker
+from bot.delivery.worker import DeliveryWorker, Handler
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
 from bot.operations.nightly import start_operations
 from bot.store.db import describe
+
+if TYPE_CHECKING:
+    from bot.channels.zalo_oa.channel import ZaloOAChannel
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,11 @@ class App:
         # a restart, the outbox sender, the broadcast progress lines, ticket re-announcement and
         # purge, supervision reminders
         self.services: list[Service] = [core.replies, core.worker, core.progress, core.handoff, core.supervision]
+        self.quotas: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}  # channel → today's counts
+
+    async def quota(self) -> dict[str, Any]:
+        """Today's message counts of the channels whose plan has a quota (shown in /healthz)."""
+        return {name: await counts() for name, counts in self.quotas.items()}
 
     @property
     def channels(self) -> Channels:
@@ -102,11 +112,50 @@ async def build_app(settings: Settings) -> App:
             hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
             is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),  # not "huy" ("huy động")
         ))
-    return App(core)
+    app = App(core)
+    if settings.zalo_oa_app_id:
+        oa = zalo_oa_channel(core, settings, handle)
+        core.channels.add(oa)
+        app.quotas[oa.name] = oa.quota
+    return app
+
+
+def zalo_oa_channel(core: Core, settings: Settings, handle: Handler) -> ZaloOAChannel:
+    """The Zalo Official Account adapter on the core's database; followers kept in `chats`."""
+    from bot.channels.zalo_oa.channel import ZaloOAChannel, quiet_wait
+    from bot.channels.zalo_oa.client import OAClient
+    from bot.channels.zalo_oa.store import OAStore
+
+    say, roots = core.dialogue.say, core.localities.roots()
+    province = roots[0].code if len(roots) == 1 else None  # a follower's locality until /diaban
+    alert = core.worker.on_alert
+
+    async def on_paused(why: str) -> None:
+        if alert is not None:
+            await alert("zalo_oa", "token")
+
+    async def on_follow(channel: str, user_ids: list[str], following: bool) -> None:
+        await core.chats.follow(channel, user_ids, following, province)
+
+    assert settings.zalo_oa_app_id and settings.zalo_oa_secret_key and settings.zalo_oa_webhook_secret
+    client = OAClient(settings.zalo_oa_app_id, settings.zalo_oa_secret_key, settings.zalo_oa_api_url,
+                      settings.zalo_oa_oauth_url, OAStore(core.db), seed=settings.zalo_oa_refresh_token,
+                      quiet_wait=lambda: max(1.0, quiet_wait(time.time(), settings.tz)), on_paused=on_paused)
+    return ZaloOAChannel(
+        client, handle, webhook_secret=settings.zalo_oa_webhook_secret, tz=settings.tz, on_follow=on_follow,
+        template=settings.zalo_oa_template, public_url=settings.webhook_base_url,
+        hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
+        is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),
+        callback_texts={"done": say("zalo_oa_connected"), "unknown": say("zalo_oa_consent_unknown"),
+                        "refused": say("zalo_oa_consent_refused")},
+    )
 
 
 def _start_failure(exc: DeliveryError, settings: Settings) -> str:
     """One sentence naming the setting to fix when a channel cannot start."""
+    if getattr(exc, "channel", None) == "zalo_oa":
+        return (f"Không kết nối được tới ZALO_OA_API_URL={settings.zalo_oa_api_url} hoặc ZALO_OA_OAUTH_URL="
+                f"{settings.zalo_oa_oauth_url} ({exc.kind}); kiểm tra mạng hoặc các địa chỉ này rồi chạy lại.")
     if getattr(exc, "channel", None) == "zalo":
         if exc.kind == "unauthorized":
             return "Zalo từ chối ZALO_BOT_TOKEN: kiểm tra lại token của Zalo Bot (Zalo Bot Manager)."
@@ -133,7 +182,7 @@ async def _start_web(app: App, settings: Settings) -> None:
     try:
         await web.start()
     except OSError as exc:
-        if settings.webhook_base_url:
+        if settings.webhook_base_url or settings.zalo_oa_app_id:  # the Zalo OA has no polling: webhooks only
             raise
         log.warning("http: cannot listen on %s:%s (%s); /healthz is off, polling goes on",
                     settings.http_host, settings.http_port, exc.strerror)
@@ -142,9 +191,9 @@ async def _start_web(app: App, settings: Settings) -> None:
 
 
 async def run_service(settings: Settings) -> int:
-    if not (settings.telegram_bot_token or settings.zalo_bot_token):
+    if not (settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa_app_id):
         print(
-            "Chưa cấu hình kênh nào: đặt TELEGRAM_BOT_TOKEN (hoặc ZALO_BOT_TOKEN) trong .env.\n"
+            "Chưa cấu hình kênh nào: đặt TELEGRAM_BOT_TOKEN (hoặc ZALO_BOT_TOKEN, ZALO_OA_APP_ID) trong .env.\n"
             "Muốn thử trợ lý ngay không cần token: python -m bot chat",
             file=sys.stderr,
         )
@@ -160,7 +209,8 @@ async def run_service(settings: Settings) -> int:
     except BaseException:
         await ops.stop()
         raise
-    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics)
+    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics,
+                        quota=app.quota if app.quotas else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,8 +1,11 @@
 """One HTTP server for the service (aiohttp): the channels' webhooks, /healthz and /metrics.
 
     POST <route.path>        each channel in webhook mode owns one `WebhookRoute` (bot/channels/base.py):
-                             /telegram/webhook, /zalo/webhook; its secret header must match
-    GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503
+                             /telegram/webhook, /zalo/webhook, /zalo-oa/webhook; its secret header must
+                             match (or, for the Zalo OA, sign the raw body)
+    GET  <page.path>         a channel's pages (/zalo-oa/oauth: the OA admin's consent comes back here)
+    GET  /healthz            {"ok", "database", "channels": {name: up}, "outbox_pending"}: 200 or 503;
+                             with the Zalo OA, "quota": {"zalo_oa": {type: {"sent", "refused"}}} for today
                              ("database" false, 503, also when the file can be read but not written)
     GET  /metrics            Prometheus text (bot/operations/metrics.py); keep it, like /healthz, off the internet
 
@@ -30,7 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import Channel, WebhookRoute
+from bot.channels.base import Channel, PageRoute, WebhookRoute
 from bot.operations.metrics import CONTENT_TYPE, Metrics
 from bot.store.db import Database
 
@@ -66,8 +69,10 @@ class WebServer:
     """The aiohttp application and its listener. `channels` and `db` are read at request time."""
 
     def __init__(self, channels: Mapping[str, Channel], db: Database, host: str = "127.0.0.1", port: int = 8080, *,
-                 max_body: int = MAX_BODY, metrics: Metrics | None = None) -> None:
+                 max_body: int = MAX_BODY, metrics: Metrics | None = None,
+                 quota: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
         self.channels = channels
+        self.quota = quota  # today's message counts of channels with a plan quota (the Zalo OA)
         self.metrics = metrics or Metrics()
         self.db = db
         self.host = host
@@ -83,6 +88,8 @@ class WebServer:
             route = channel.webhook_route()
             if route is not None:
                 app.router.add_post(route.path, self._webhook_handler(name, channel, route))
+                for page in route.pages:
+                    app.router.add_get(page.path, self._page_handler(page))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
         return app
@@ -126,7 +133,7 @@ class WebServer:
         if given is None:
             self._reject(request, name, f"no {header} header")
             return _error(401, "missing secret token")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if route.verify is None and not hmac.compare_digest(given.encode(), expected.encode()):
             self._reject(request, name, f"wrong {header}")
             return _error(403, "wrong secret token")
         if request.content_length is not None and request.content_length > self.max_body:
@@ -137,6 +144,9 @@ class WebServer:
         except web.HTTPRequestEntityTooLarge:
             self._reject(request, name, "body too large")
             return _error(413, f"body over {self.max_body} bytes")
+        if route.verify is not None and not route.verify(given, raw):
+            self._reject(request, name, f"wrong {header}")
+            return _error(403, "wrong signature")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -150,6 +160,14 @@ class WebServer:
             return _error(400, "body is not a JSON object")
         await route.receive(body)
         return web.json_response({"ok": True})
+
+    @staticmethod
+    def _page_handler(page: PageRoute) -> Handler:
+        async def handle(request: web.Request) -> web.Response:
+            status, text = await page.handle(dict(request.query))
+            return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
+
+        return handle
 
     def _reject(self, request: web.Request, name: str, why: str) -> None:
         self.rejected += 1
@@ -177,8 +195,13 @@ class WebServer:
             log.warning("http: /healthz: database check failed: %s", exc)
         channels = {name: channel.running for name, channel in self.channels.items()}
         ok = database and all(channels.values())
-        body = {"ok": ok, "database": database, "channels": channels, "outbox_pending": pending,
-                "ms": round((time.monotonic() - started) * 1000, 1)}
+        body: dict[str, Any] = {"ok": ok, "database": database, "channels": channels, "outbox_pending": pending}
+        if self.quota is not None:
+            try:
+                body["quota"] = await asyncio.wait_for(self.quota(), HEALTH_TIMEOUT)
+            except Exception as exc:
+                log.warning("http: /healthz: quota check failed: %s", exc)
+        body["ms"] = round((time.monotonic() - started) * 1000, 1)
         return web.json_response(body, status=200 if ok else 503)
 
     async def metrics_page(self, request: web.Request) -> web.Response:

@@ -141,7 +141,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
 
 
 class StaffAlert:
-    """Tells the staff chat (TELEGRAM_STAFF_CHAT_ID) that a channel stopped on its quota."""
+    """Tells the staff chat (TELEGRAM_STAFF_CHAT_ID) that a channel stopped on its quota (or, reason
+    "token", that the Zalo OA's refresh token was refused)."""
 
     def __init__(self, sender: Sender, say: Messages, staff_chat: str | None) -> None:
         self.sender, self.say, self.staff_chat = sender, say, staff_chat
@@ -150,8 +151,8 @@ class StaffAlert:
         if not self.staff_chat or channel == "telegram":
             log.error("%s: %s exceeded and no staff chat to tell (TELEGRAM_STAFF_CHAT_ID)", channel, reason)
             return
+        key = "zalo_oa_token_alert" if reason == "token" else "channel_quota_alert"
         try:
-            await self.sender.send("telegram", self.staff_chat,
-                                   Reply(self.say("channel_quota_alert", channel=channel.capitalize())))
+            await self.sender.send("telegram", self.staff_chat, Reply(self.say(key, channel=channel.capitalize())))
         except KeyError:
             log.error("%s: %s exceeded and Telegram is not running to tell the staff chat", channel, reason)

@@ -14,7 +14,7 @@ from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("telegram", "zalo")
+CHANNELS = ("telegram", "zalo", "zalo_oa")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,21 @@ class Chats:
     async def get(self, channel: str, chat_id: str) -> Chat | None:
         row = await self.db.fetchone("SELECT * FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id))
         return _chat(row) if row else None
+
+    async def follow(self, channel: str, chat_ids: list[str], following: bool, locality: str | None) -> None:
+        """Zalo OA followers: following is consent to the OA's messages (a subscribed resident of the
+        locality they chose with /diaban, else `locality`, the whole province); unfollowing withdraws it."""
+        now = time.time()
+        if following:
+            sql = ("INSERT INTO chats (channel, chat_id, kind, locality, consent, consent_at, active, first_seen,"
+                   " last_seen) VALUES (?, ?, 'private', ?, 1, ?, 1, ?, ?) ON CONFLICT (channel, chat_id) DO UPDATE"
+                   " SET locality = COALESCE(chats.locality, excluded.locality), consent = 1, active = 1,"
+                   " consent_at = CASE WHEN chats.consent = 1 THEN chats.consent_at ELSE excluded.consent_at END")
+            rows = [(channel, chat_id, locality, now, now, now) for chat_id in chat_ids]
+        else:
+            sql = "UPDATE chats SET consent = 0, consent_at = ?, active = 0 WHERE channel = ? AND chat_id = ?"
+            rows = [(now, channel, chat_id) for chat_id in chat_ids]
+        await self.db.write_many(sql, rows)
 
     async def set_active(self, channel: str, chat_id: str, active: bool) -> None:
         await self.db.write(

@@ -6,7 +6,7 @@ from their updates, hand it to the dialogue, and render the `Reply` list the dia
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -109,17 +109,30 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class PageRoute:
+    """A GET page a channel owns (the Zalo OA's OAuth callback): the query → (HTTP status, plain text)."""
+
+    path: str
+    handle: Callable[[Mapping[str, str]], Awaitable[tuple[int, str]]]
+
+
+@dataclass(frozen=True)
 class WebhookRoute:
     """A POST route a channel owns on the service's one HTTP server (bot/app/web.py mounts it).
 
     The server checks `secret` against the `secret_header` in constant time, limits and parses
     the body as a JSON object, then hands it to `receive`, which schedules the update and returns.
+    With `verify`, the header is a signature of the raw body instead: `verify(header, raw body)`
+    decides (a missing header is 401, a false answer 403). `pages` are served by GET, whether the
+    channel is running or not.
     """
 
     path: str
     secret_header: str
     secret: str
     receive: Callable[[dict], Awaitable[None]]
+    verify: Callable[[str, bytes], bool] | None = None
+    pages: tuple[PageRoute, ...] = ()
 
 
 class Channel(Protocol):

@@ -11,6 +11,7 @@ import asyncio
 import csv
 import io
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -157,6 +158,11 @@ async def cmd_broadcast_show(args: argparse.Namespace, settings: Settings) -> in
     async with _broadcasts(settings) as (broadcasts, tree):
         report = await broadcasts.report(args.id)
         rows = await broadcasts.recipients(args.id) if report is not None and args.csv else []
+        quota = None
+        if report is not None and settings.zalo_oa_app_id and report.channel in (None, "zalo_oa"):
+            from bot.channels.zalo_oa.store import OAStore, local_day
+
+            quota = await OAStore(broadcasts.db).quota(local_day(time.time(), settings.tz))
     if report is None:
         return fail(f"Không có thông báo #{args.id}.", 1)
     if args.csv:
@@ -164,6 +170,10 @@ async def cmd_broadcast_show(args: argparse.Namespace, settings: Settings) -> in
     if args.json:
         return print_json(report.as_json_full())
     print(_render_report(report, settings.tz, tree))
+    if quota is not None:  # the OA's plan counts messages by type and day
+        used = ", ".join(f"{kind}: {n['sent']} đã gửi, {n['refused']} bị từ chối vì hết hạn mức"
+                         for kind, n in sorted(quota.items())) or "chưa gửi tin nào"
+        print(f"Hạn mức Zalo OA hôm nay — {used}")
     return 0
 
 

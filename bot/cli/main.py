@@ -19,13 +19,15 @@ import bot.cli.content as content
 import bot.cli.operations as operations
 import bot.cli.supervision as supervision
 import bot.cli.tickets as tickets
+import bot.cli.zalo_oa as zalo_oa
 from bot.kernel import logs
 from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.content import ContentError
 from bot.store.db import StorageError, describe
 
 # `import bot.cli.x as x`, not `from bot.cli import x`: that would import this package's __init__ (main) back
-GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations)  # operations after audience
+# operations after audience
+GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations, zalo_oa)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup("WARNING" if args.quiet_logs else settings.log_level, settings.log_format)
     logs.add_secret(settings.telegram_bot_token)
     logs.add_secret(settings.zalo_bot_token)
+    for secret in (settings.zalo_oa_secret_key, settings.zalo_oa_webhook_secret, settings.zalo_oa_refresh_token):
+        logs.add_secret(secret)
     try:
         return asyncio.run(args.func(args, settings))
     except ContentError as exc:

@@ -139,4 +139,5 @@ def limits_from_settings(settings: Any) -> dict[str, Limits]:
         "telegram": Limits(settings.telegram_rate_per_second, settings.telegram_group_rate_per_minute,
                            settings.telegram_chat_rate_per_second),
         "zalo": Limits(settings.zalo_rate_per_second, None, 1.0),
+        "zalo_oa": Limits(settings.zalo_oa_rate_per_second, None, 1.0),
     }

@@ -15,7 +15,8 @@ import aiosqlite
 
 from bot.store.db import Database
 
-CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "dòng lệnh"}  # a ticket's channel, shown
+# a ticket's channel, shown
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "zalo_oa": "Zalo OA", "console": "dòng lệnh"}
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,14 @@ class Settings:
     backup_keep: int = 7  # how many nightly backups are kept (the newest)
     backup_at: str = "02:30"  # local time (TIMEZONE) of the nightly backup, HH:MM
     flow_expiry_hours: float = 24.0  # an unfinished conversation step (/gopy, /thongbao…) expires after this
+    zalo_oa_app_id: str | None = None  # the Zalo Official Account channel is on when set
+    zalo_oa_secret_key: str | None = None  # the app's secret (OAuth header `secret_key`)
+    zalo_oa_webhook_secret: str | None = None  # the OA secret key (webhook X-ZEvent-Signature)
+    zalo_oa_refresh_token: str | None = None  # the first refresh token; the database keeps its successors
+    zalo_oa_api_url: str = "https://openapi.zalo.me"
+    zalo_oa_oauth_url: str = "https://oauth.zaloapp.com"
+    zalo_oa_rate_per_second: float = 20.0  # Zalo allows about 4,000 requests a minute
+    zalo_oa_template: str = "none"  # none | promotion | transaction: outside the 7-day window
 
     @property
     def tz(self) -> ZoneInfo:
@@ -119,6 +127,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         backup_keep=_backup_keep(get("BACKUP_KEEP")),
         backup_at=_clock_time("BACKUP_AT", get("BACKUP_AT"), Settings.backup_at),
         flow_expiry_hours=_rate("FLOW_EXPIRY_HOURS", get("FLOW_EXPIRY_HOURS"), 24),
+        **_zalo_oa(get),
     )
 
 
@@ -241,3 +250,34 @@ def _clock_time(name: str, value: str | None, default: str) -> str:
             and int(minutes) < 60):
         raise ConfigError(f"{name}={value!r} không hợp lệ: cần giờ dạng HH:MM, ví dụ {default}.")
     return f"{int(hours):02d}:{minutes}"
+
+
+ZALO_OA_TEMPLATES = ("none", "promotion", "transaction")
+
+
+def _zalo_oa(get) -> dict[str, object]:
+    """The ZALO_OA_* settings: all or nothing once ZALO_OA_APP_ID is set."""
+    app_id = get("ZALO_OA_APP_ID")
+    if app_id is not None and not app_id.isdigit():
+        raise ConfigError(f"ZALO_OA_APP_ID={app_id!r} không hợp lệ: cần mã số ứng dụng (App ID) "
+                          "trong Zalo for Developers.")
+    values: dict[str, object] = {
+        "zalo_oa_app_id": app_id,
+        "zalo_oa_secret_key": _token("ZALO_OA_SECRET_KEY", get("ZALO_OA_SECRET_KEY")),
+        "zalo_oa_webhook_secret": _token("ZALO_OA_WEBHOOK_SECRET", get("ZALO_OA_WEBHOOK_SECRET")),
+        "zalo_oa_refresh_token": _token("ZALO_OA_REFRESH_TOKEN", get("ZALO_OA_REFRESH_TOKEN")),
+        "zalo_oa_api_url": _url("ZALO_OA_API_URL", get("ZALO_OA_API_URL") or Settings.zalo_oa_api_url),
+        "zalo_oa_oauth_url": _url("ZALO_OA_OAUTH_URL", get("ZALO_OA_OAUTH_URL") or Settings.zalo_oa_oauth_url),
+        "zalo_oa_rate_per_second": _rate("ZALO_OA_RATE_PER_SECOND", get("ZALO_OA_RATE_PER_SECOND"), 20),
+    }
+    template = (get("ZALO_OA_TEMPLATE") or "none").lower()
+    if template not in ZALO_OA_TEMPLATES:
+        raise ConfigError(f"ZALO_OA_TEMPLATE={template!r} không hợp lệ: chọn none (mặc định), "
+                          "promotion hoặc transaction.")
+    values["zalo_oa_template"] = template
+    if app_id is not None:
+        for name in ("ZALO_OA_SECRET_KEY", "ZALO_OA_WEBHOOK_SECRET"):
+            if values[name.lower()] is None:
+                raise ConfigError(f"Đã đặt ZALO_OA_APP_ID nhưng thiếu {name}: lấy nó trong Zalo for Developers "
+                                  "(ứng dụng, mục Official Account).")
+    return values

@@ -275,6 +275,11 @@ REQUIRED: dict[str, frozenset[str]] = {
     "petition_text_kept": frozenset(),
     "petition_text_kept_locality": frozenset(),
     "answer_more": frozenset({"page", "pages"}),
+    # the Zalo Official Account channel (bot/channels/zalo_oa): the staff alert and the consent page
+    "zalo_oa_token_alert": frozenset({"channel"}),
+    "zalo_oa_connected": frozenset(),
+    "zalo_oa_consent_unknown": frozenset(),
+    "zalo_oa_consent_refused": frozenset(),
 }
 
 

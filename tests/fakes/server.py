@@ -1,5 +1,5 @@
-"""The aiohttp skeleton the fake platform servers share: `/bot{token}/{method}` on a free loopback
-port (`url` says which), `async with` to start and close."""
+"""The aiohttp skeleton the fake platform servers share: `/bot{token}/{method}` (or the `path` a
+fake names) on a free loopback port (`url` says which), `async with` to start and close."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ class LoopbackServer:
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def listen(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+    async def listen(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                     path: str = "/bot{token}/{method}") -> None:
         app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", handler)
+        app.router.add_route("*", path, handler)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
