@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
-from bot.channels.base import DeliveryError
+from bot.channels.base import DeliveryError, Inbound, Reply
 from bot.channels.registry import Channels
-from bot.delivery.worker import DeliveryWorker, Handler
+from bot.delivery.worker import DeliveryWorker
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
 from bot.operations.nightly import start_operations
@@ -120,7 +120,8 @@ async def build_app(settings: Settings) -> App:
     return app
 
 
-def zalo_oa_channel(core: Core, settings: Settings, handle: Handler) -> ZaloOAChannel:
+def zalo_oa_channel(core: Core, settings: Settings,
+                    handle: Callable[[Inbound], Awaitable[list[Reply]]]) -> ZaloOAChannel:
     """The Zalo Official Account adapter on the core's database; followers kept in `chats`."""
     from bot.channels.zalo_oa.channel import ZaloOAChannel, quiet_wait
     from bot.channels.zalo_oa.client import OAClient

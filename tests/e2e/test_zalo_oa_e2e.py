@@ -75,6 +75,7 @@ async def ask(app: App, fake: FakeZaloOA, user: str, text: str, **kw) -> list:
     before = len(fake.sent_to(user))
     assert await fake.deliver(fake.text_event(user, text, **kw)) == 200
     await app.channels["zalo_oa"].drain()
+    await app.core.replies.idle()
     return fake.sent_to(user)[before:]
 
 
@@ -115,9 +116,11 @@ async def test_forged_or_missing_signatures_are_refused_and_nothing_is_processed
     assert await fake.deliver(event, signature="mac=" + "0" * 64) == 403
     assert await fake.deliver(event, signature=fake.sign(b"{}", event["timestamp"])) == 403
     await service.channels["zalo_oa"].drain()
+    await service.core.replies.idle()
     assert fake.sent_to("u-forged") == [] and service.channels["zalo_oa"].stats["received"] == 0
     assert await fake.deliver(event) == 200  # the same event, signed: taken (it was never seen)
     await service.channels["zalo_oa"].drain()
+    await service.core.replies.idle()
     assert len(fake.sent_to("u-forged")) == 1
 
 
@@ -127,6 +130,7 @@ async def test_a_repeated_event_is_answered_once(service: App, fake: FakeZaloOA)
     statuses = await asyncio.gather(*(fake.deliver(event) for _ in range(3)))
     assert statuses == [200, 200, 200]  # Zalo gets its 200 each time, the bot answers once
     await service.channels["zalo_oa"].drain()
+    await service.core.replies.idle()
     assert len(fake.sent_to("u-rep")) == 1
 
 
@@ -137,6 +141,7 @@ async def test_access_token_expiry_mid_run_refreshes_once_and_answers(service: A
     fake.expire_access_tokens()
     statuses = await asyncio.gather(*(fake.deliver(fake.text_event("u-exp", "xin chào")) for _ in range(5)))
     await service.channels["zalo_oa"].drain()
+    await service.core.replies.idle()
     assert statuses == [200] * 5 and len(fake.sent_to("u-exp")) == 6
     assert fake.refreshes == 2 and fake.spent_presented == 0
 
@@ -335,6 +340,7 @@ async def test_a_petition_photo_from_the_oa_reaches_the_staff_chat(tmp_path: Pat
             await fake.deliver(fake.image_event("p1", url="https://photo.example.invalid/cong.jpg",
                                                 text="Cống ở hẻm 7 bị tắc."))
             await app.channels["zalo_oa"].drain()
+            await app.core.replies.idle()
             [consent] = fake.sent_to("p1")[before:]
             assert "Đồng ý gửi" in consent.text
             await ask(app, fake, "p1", "1")

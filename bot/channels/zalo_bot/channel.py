@@ -401,8 +401,7 @@ class ZaloBotChannel:
             log.exception("zalo: handling message %s failed", inbound.message_id)
             return
         self.stats["handled"] += 1
-        # Standalone use (tests, tools): send what the handler returned. The service's handler
-        # returns nothing: its replies go through bot.delivery.replies, which calls `send`.
+        # standalone use: the service's handler returns nothing (bot.delivery.replies sends)
         targets: dict[str, list[Reply]] = {}
         for reply in replies or ():
             if reply.channel not in (None, self.name):
@@ -417,11 +416,10 @@ class ZaloBotChannel:
                     log.warning("zalo: message %s: reply to %s failed: %s", inbound.message_id, target,
                                 redact(str(exc)))
                     continue
-                if reply.on_sent is not None:
-                    try:
-                        await reply.on_sent(sent)
-                    except Exception:
-                        log.exception("zalo: message %s: after-send hook failed", inbound.message_id)
+                try:
+                    await reply.on_sent(sent) if reply.on_sent else None
+                except Exception:
+                    log.exception("zalo: message %s: after-send hook failed", inbound.message_id)
 
     def to_inbound(self, update: Any) -> Inbound | None:
         """The platform-neutral form of one update, or None for what the dialogue never sees."""
@@ -473,10 +471,10 @@ class ZaloBotChannel:
         if options:
             chosen = _choose(text, options)
             if chosen is not None:
-                return _replace(inbound, kind="option", option=chosen.data)
+                return dataclasses.replace(inbound, kind="option", option=chosen.data)
         first, _, rest = text.partition(" ")
         if first and not first.startswith("/") and self._is_command(first.lower()):
-            return _replace(inbound, text=f"/{first.lower()} {rest}".strip())
+            return dataclasses.replace(inbound, text=f"/{first.lower()} {rest}".strip())
         return inbound
 
     @staticmethod
@@ -589,12 +587,6 @@ def _choose(text: str, options: tuple[Option, ...]) -> Option | None:
         if _words(option.label) == said:
             return option
     return None
-
-
-def _replace(inbound: Inbound, **changes: Any) -> Inbound:
-    from dataclasses import replace
-
-    return replace(inbound, **changes)
 
 
 def _tidy(text: str) -> str:
