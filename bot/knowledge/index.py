@@ -28,18 +28,18 @@ import dataclasses
 import heapq
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 
 from bot.kernel.content import Entry
-from bot.kernel.vietnamese import FILLERS, Analyzer, Token, fold, tone_key
+from bot.kernel.vietnamese import FILLERS, Analyzer, Token, fold, syllables, tone_key
 
 Decision = Literal["answer", "choices", "decline"]
 
-FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "body": 0.2}
-FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
+FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "situations": 1.5, "body": 0.2}
+FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "situations": 0.3, "body": 0.75}
 K1 = 2.0
 MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
 CANDIDATES = 128  # entries still scored once only common features are left
@@ -160,10 +160,16 @@ class KnowledgeIndex:
         thresholds: Thresholds | None = None,
         model: ConfidenceModel | None = None,
         outside: Iterable[Entry] = (),
+        situations: Mapping[str, Sequence[str]] | None = None,
+        common_words: Iterable[str] = (),
     ) -> None:
         """`outside`: known out-of-scope topics (bot/out_of_scope.py), indexed like entries so a
-        near miss finds its own topic; a question whose best match is one of them is declined."""
+        near miss finds its own topic; a question whose best match is one of them is declined.
+        `situations`: entry id -> the words of the situations it covers (bot/knowledge/situations.py);
+        `common_words`: narrative words that, like politeness words, count little in coverage."""
         self.analyzer = analyzer
+        self._situations = situations or {}
+        self._common_words = tuple(common_words)
         self.thresholds = thresholds or Thresholds()
         self.model = model or ConfidenceModel()
         self.entries: list[Entry] = list(entries)
@@ -182,15 +188,18 @@ class KnowledgeIndex:
         lengths: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
         syllable_counts: Counter[str] = Counter()
         accented_forms: dict[str, set[str]] = defaultdict(set)
-        filler_folded = {fold(f) for f in FILLERS}
+        fillers = set(FILLERS) | {s for w in self._common_words for s in syllables(w)}
+        filler_folded = {fold(f) for f in fillers}
         self._strong: list[frozenset[str]] = []
         self._body: list[frozenset[str]] = []
         self._wording: list[tuple[Counter[str], int]] = []  # feature counts of title, questions, keywords
         phrase_features: list[list[frozenset[str]]] = []
         self._key_phrases: list[list[frozenset[str]]] = []
         for position, entry in enumerate(self.entries):
-            self._key_phrases.append([s for s in (_plain_features(self.analyzer.tokens(k))
-                                                  for k in (entry.title, *entry.keywords)) if s])
+            situations = tuple(self._situations.get(entry.id, ()))
+            # A one-syllable situation word ("bão") is no key phrase: folded, it is also "báo".
+            keys = (entry.title, *entry.keywords, *(w for w in situations if len(syllables(w)) > 1))
+            self._key_phrases.append([s for s in (_plain_features(self.analyzer.tokens(k)) for k in keys) if s])
             phrases: list[frozenset[str]] = []
             phrase_features.append(phrases)
             strong: set[str] = set()
@@ -199,6 +208,7 @@ class KnowledgeIndex:
                 "title": [entry.title],
                 "questions": list(entry.questions),
                 "keywords": list(entry.keywords),
+                "situations": list(situations),
                 # An out-of-scope topic's body is its advice ("hỏi Bảo hiểm xã hội"): not what it is about.
                 "body": [entry.body if position < self._outside_from else ""],
             }
@@ -227,7 +237,7 @@ class KnowledgeIndex:
             self._strong.append(frozenset(strong))
             self._body.append(frozenset(body - strong))
             wording: Counter[str] = Counter()
-            for name in ("title", "questions", "keywords"):
+            for name in ("title", "questions", "keywords", "situations"):
                 wording.update(per_field[name][-1])
             self._wording.append((wording, sum(wording.values())))
         self._wording_vocabulary = set().union(*(counts for counts, _ in self._wording))
@@ -285,10 +295,10 @@ class KnowledgeIndex:
         # form counts as a filler only when no content word in the knowledge base shares it
         # ("the" may be "thế" or "thẻ": not a filler).
         self._uni_idf = {u: self._idf.get(u, self._oov_idf) for u in known}
-        filler_keys = {tone_key(f) for f in FILLERS}
+        filler_keys = {tone_key(f) for f in fillers}
         self._filler_accented = filler_keys
         self._filler_folded = {
-            fold(f) for f in FILLERS
+            fold(f) for f in fillers
             if accented_forms.get(fold(f), set()) <= filler_keys
         }
 
