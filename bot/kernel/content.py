@@ -146,8 +146,16 @@ def _read_text(path: Path, content: Content) -> str | None:
 # ---------------------------------------------------------------- knowledge/*.md
 
 
-def _load_knowledge(content: Content) -> None:
-    folder = content.root / "knowledge"
+def load_entries(folder: Path) -> Content:
+    """Only the knowledge entries of a folder of *.md (an imported FAQ), with their problems."""
+    content = Content(root=folder)
+    _load_knowledge(content, folder)
+    content.index_entries()
+    return content
+
+
+def _load_knowledge(content: Content, folder: Path | None = None) -> None:
+    folder = folder or content.root / "knowledge"
     files = sorted(folder.glob("*.md")) if folder.is_dir() else []
     if not files:
         content.problems.append(Problem(folder, 0, "không có mục kiến thức nào (knowledge/*.md)"))

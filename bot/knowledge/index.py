@@ -71,6 +71,7 @@ class Answer:
     hits: tuple[Hit, ...]
     folded: str
     outside: Entry | None = None  # a known out-of-scope topic the question matched (declined)
+    nearest_outside: Hit | None = None  # the out-of-scope topic that ranked first, however sure (for --explain)
 
     @property
     def best(self) -> Hit | None:
@@ -328,7 +329,7 @@ class KnowledgeIndex:
             inside = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
             # named (with its advice) only when it fits as well as an answer would have to
             named = self.entries[ranked[0]] if hits[0].confidence >= self.thresholds.answer else None
-            return Answer("decline", inside[:limit], folded, outside=named)
+            return Answer("decline", inside[:limit], folded, outside=named, nearest_outside=hits[0])
         hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
         return Answer(self._decide(hits), hits[:limit], folded)
 
