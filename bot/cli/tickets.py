@@ -49,7 +49,8 @@ def add_parser(sub: Subparsers) -> None:
     draft.add_argument("--ticket", type=int, required=True, help="số câu hỏi (#số)")
     draft.add_argument("--id", help="mã mục (mặc định: nhap-<số>-<câu hỏi không dấu>)")
     draft.add_argument("--force", action="store_true", help="ghi đè nếu tệp đã có")
-    faq = add_action(kb, "import", cmd_kb_import, "nhập bảng hỏi đáp (CSV, XLSX: câu hỏi, câu trả lời…) vào content/knowledge/")
+    faq = add_action(kb, "import", cmd_kb_import,
+                     "nhập bảng hỏi đáp (CSV, XLSX: câu hỏi, câu trả lời…) vào content/knowledge/")
     faq.add_argument("file", type=Path, help="tệp .csv hoặc .xlsx; dòng đầu là tên cột")
     faq.add_argument("--replace", action="store_true", help="ghi đè mục đã có cùng mã")
 

@@ -12,7 +12,8 @@ from tests.conftest import CONTENT, run_cli
 
 ROWS = [
     ["Câu hỏi", "Câu hỏi 2", "Câu trả lời", "Chủ đề", "Nguồn"],
-    ["Đổi giờ tiếp dân sang thứ mấy?", "lich tiep dan", "Tiếp dân vào sáng thứ Năm hằng tuần.", "lien-he", "Thông báo 12"],
+    ["Đổi giờ tiếp dân sang thứ mấy?", "lich tiep dan", "Tiếp dân vào sáng thứ Năm hằng tuần.", "lien-he",
+     "Thông báo 12"],
     ["Tiếp công dân hôm nào?", "", "Tiếp dân vào sáng thứ Năm hằng tuần.", "", ""],
     ["Câu hỏi không có trả lời", "", "", "", ""],
     ["Nộp hồ sơ khen thưởng ở đâu?", "", "Nộp tại văn phòng Ủy ban MTTQ xã.", "", ""],
