@@ -13,11 +13,12 @@ from bot.audiences import localities
 from bot.broadcasts import store as broadcasts
 from bot.handoff import petitions
 from bot.kernel.content import Problem
-from bot.knowledge import out_of_scope
+from bot.knowledge import out_of_scope, situations
 from bot.supervision import plans_io as supervision_io
 
 CHECKS: list[Callable[[Path], list[Problem]]] = [localities.check, broadcasts.check_announcements, petitions.check,
-                                                 supervision_io.check, out_of_scope.check]
+                                                 supervision_io.check, out_of_scope.check,
+                                                 situations.check]
 
 
 def run_all(root: Path) -> list[Problem]:

@@ -31,7 +31,7 @@ from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import Analyzer
-from bot.knowledge import out_of_scope
+from bot.knowledge import out_of_scope, situations
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
 from bot.operations.metrics import Metrics
@@ -44,9 +44,22 @@ log = logging.getLogger(__name__)
 
 def build_index(content: Content) -> KnowledgeIndex:
     outside, problems = out_of_scope.load(content.root)
+    topic_ids = {t.id.removeprefix(out_of_scope.ID_PREFIX): t.id for t in outside}
+    problems += situations.check(content.root, {e.id for e in content.entries} | set(topic_ids))
     if problems:  # the service refuses invalid content, with the same messages as `content check`
         raise ContentError(problems)
-    return KnowledgeIndex(content.entries, Analyzer(content.expansions), outside=outside)
+    lexicon, _ = situations.load(content.root)
+    by_entry = {topic_ids.get(key, key): words for key, words in lexicon.by_entry.items()}
+    return KnowledgeIndex(content.entries, Analyzer(content.expansions), outside=outside,
+                          situations=by_entry, common_words=lexicon.common)
+
+
+def log_warnings(content: Content) -> None:
+    """Content warnings (repeated example questions, empty topics…): one log line at start-up."""
+    if content.warnings:
+        first = "; ".join(str(w) for w in content.warnings[:3])
+        log.warning("content: %d warnings (the service runs; see `content check`), first: %s",
+                    len(content.warnings), first)
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     every service with its dependencies, and plug each feature's routes into the dialogue.
     `sender` sends staff posts and answers (default: at once, through the channel registry)."""
     content = load_content(settings.content_dir)
+    log_warnings(content)
     localities = load_strict(settings.content_dir)
     index = build_index(content)
     db = await open_database(settings.database_path)

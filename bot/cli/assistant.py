@@ -18,6 +18,8 @@ def add_parser(sub: Subparsers) -> None:
     ask = add_command(sub, "ask", cmd_ask, "câu trả lời trợ lý sẽ đưa ra cho một câu hỏi (hoặc mỗi dòng từ stdin)")
     ask.add_argument("question", nargs="?", help="câu hỏi; bỏ trống để đọc từng dòng từ stdin")
     ask.add_argument("--json", action="store_true", help="mỗi dòng một đối tượng JSON")
+    ask.add_argument("--explain", action="store_true",
+                     help="cho cán bộ: các ứng viên, tín hiệu và lý do trả lời / đưa lựa chọn / từ chối")
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,6 +52,11 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     index = build_index(content)
 
     def one(question: str) -> None:
+        if args.explain:
+            from bot.knowledge.explain import explain
+
+            print("\n".join(explain(index, question)) + "\n", flush=True)
+            return
         answer = index.search(question)
         best = answer.best
         confident = answer.decision == "answer" and best is not None

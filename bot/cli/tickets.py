@@ -1,4 +1,4 @@
-"""Operator commands for the person behind the bot: `tickets list/export`, `kb gaps`, `kb draft`.
+"""Operator commands for the person behind the bot: `tickets list/export`, `kb gaps`, `kb draft`, `kb import`.
 
 They read the SQLite file (and `kb draft` writes one file in content/knowledge/), so they work
 whether or not the service runs. They show what staff need to handle a ticket — never the
@@ -49,6 +49,10 @@ def add_parser(sub: Subparsers) -> None:
     draft.add_argument("--ticket", type=int, required=True, help="số câu hỏi (#số)")
     draft.add_argument("--id", help="mã mục (mặc định: nhap-<số>-<câu hỏi không dấu>)")
     draft.add_argument("--force", action="store_true", help="ghi đè nếu tệp đã có")
+    faq = add_action(kb, "import", cmd_kb_import,
+                     "nhập bảng hỏi đáp (CSV, XLSX: câu hỏi, câu trả lời…) vào content/knowledge/")
+    faq.add_argument("file", type=Path, help="tệp .csv hoặc .xlsx; dòng đầu là tên cột")
+    faq.add_argument("--replace", action="store_true", help="ghi đè mục đã có cùng mã")
 
 
 async def _rows(settings: Settings, status: str | None, kind: str | None, limit: int | None) -> list[dict[str, Any]]:
@@ -149,4 +153,21 @@ async def cmd_kb_draft(args: argparse.Namespace, settings: Settings) -> int:
     except FileExistsError as exc:
         return fail(f"Tệp {exc} đã có; dùng --force để ghi đè hoặc --id để đặt mã khác.", 1)
     print(f"Đã lưu bản nháp {path} (draft: true: trợ lý chưa dùng cho đến khi cán bộ duyệt và xóa dòng đó).")
+    return 0
+
+
+async def cmd_kb_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.knowledge import faq_import
+
+    folder = settings.content_dir / "knowledge"
+    try:
+        report = await asyncio.to_thread(faq_import.import_file, args.file, folder, replace=args.replace)
+    except faq_import.FaqError as exc:
+        return fail(str(exc), 1)
+    for path, draft in report.written:
+        print(f"ghi {path} ({len(draft.questions)} câu hỏi mẫu, từ dòng {', '.join(map(str, draft.rows))})")
+    for where, why in report.skipped:
+        print(f"bỏ qua {where}: {why}")
+    print(f"Đã ghi {len(report.written)} mục, bỏ qua {len(report.skipped)}. "
+          f"Chạy `python -m bot content check` để xem lại.")
     return 0

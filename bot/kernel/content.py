@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
+
+
+# Warnings (see `Content.warnings`): the service runs, `content check` reports them, and
+# `content check --strict` fails on them too.
+BODY_BUDGET = 6000  # characters of an answer body: longer ones are hard to read in a chat
+STALE_DAYS = 730  # an `updated` date older than this is worth a look
 
 
 class ContentError(Exception):
@@ -71,7 +78,8 @@ class Content:
     organization: dict[str, Any] = field(default_factory=dict)
     topics: list[Topic] = field(default_factory=list)
     messages: dict[str, str] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # errors: the service refuses to start
+    warnings: list[Problem] = field(default_factory=list)  # reported, logged once; the service runs
 
     def entry(self, entry_id: str) -> Entry | None:
         return self._by_id.get(entry_id)
@@ -141,8 +149,16 @@ def _read_text(path: Path, content: Content) -> str | None:
 # ---------------------------------------------------------------- knowledge/*.md
 
 
-def _load_knowledge(content: Content) -> None:
-    folder = content.root / "knowledge"
+def load_entries(folder: Path) -> Content:
+    """Only the knowledge entries of a folder of *.md (an imported FAQ), with their problems."""
+    content = Content(root=folder)
+    _load_knowledge(content, folder)
+    content.index_entries()
+    return content
+
+
+def _load_knowledge(content: Content, folder: Path | None = None) -> None:
+    folder = folder or content.root / "knowledge"
     files = sorted(folder.glob("*.md")) if folder.is_dir() else []
     if not files:
         content.problems.append(Problem(folder, 0, "không có mục kiến thức nào (knowledge/*.md)"))
@@ -158,15 +174,32 @@ def _load_knowledge(content: Content) -> None:
             )
             continue
         seen_ids[entry.id] = path
+        _check_budget(entry, path, content)
         for question in entry.questions:
             key = fold(question).strip(" ?.!")
             if key in seen_questions and seen_questions[key][0] != path:
                 other = seen_questions[key][0].name
-                content.problems.append(
+                content.warnings.append(
                     Problem(path, line_of(path, question), f"câu hỏi mẫu '{question}' trùng với {other}")
                 )
             seen_questions.setdefault(key, (path, question))
         content.entries.append(entry)
+
+
+def _check_budget(entry: Entry, path: Path, content: Content) -> None:
+    """Warnings about an entry that works but deserves a look: too long, or not reviewed for long."""
+    if len(entry.body) > BODY_BUDGET:
+        content.warnings.append(Problem(path, 1, f"câu trả lời dài {len(entry.body)} ký tự (nên dưới {BODY_BUDGET})"))
+    if entry.updated:
+        try:
+            updated = date.fromisoformat(entry.updated[:10])
+        except ValueError:
+            content.warnings.append(Problem(path, line_of(path, "updated:"),
+                                            f"updated '{entry.updated}' không phải ngày yyyy-mm-dd"))
+            return
+        if (date.today() - updated).days > STALE_DAYS:
+            content.warnings.append(Problem(path, line_of(path, "updated:"),
+                                            f"nội dung cập nhật lần cuối {entry.updated}: nên xem lại"))
 
 
 def line_of(path: Path, needle: str) -> int:
@@ -343,7 +376,7 @@ def _load_topics(content: Content) -> None:
         content.topics.append(Topic(str(item["id"]), normalize_text(str(item["title"]))))
     for topic in content.topics:
         if not any(topic.id in e.tags for e in content.entries):
-            content.problems.append(
+            content.warnings.append(
                 Problem(path, line_of(path, topic.id), f"chủ đề '{topic.id}' chưa có mục kiến thức nào")
             )
 

@@ -96,6 +96,10 @@ class Analyzer:
             out.extend(analysed)
         return out
 
+    def seen(self) -> set[Token]:
+        """Every distinct token this analyser has produced (its cache): a knowledge base's vocabulary."""
+        return {t for tokens in self._cache.values() for t in tokens}
+
     def _syllable(self, syllable: str) -> list[Token]:
         expansion = self._expanded.get(fold(syllable))
         if expansion is not None and not _is_real_word(syllable, expansion):

@@ -25,21 +25,25 @@ out in turn) and bench/data/qa_dev.yaml, never on qa_eval.yaml.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import heapq
 import math
+import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 
 from bot.kernel.content import Entry
-from bot.kernel.vietnamese import FILLERS, Analyzer, Token, fold, tone_key
+from bot.kernel.vietnamese import FILLERS, Analyzer, Token, fold, syllables, tone_key
+from bot.knowledge.confidence import BARE_BIAS, BARE_WEIGHTS, ConfidenceModel, Signals, Thresholds
 
 Decision = Literal["answer", "choices", "decline"]
+__all__ = ["Answer", "ConfidenceModel", "Hit", "KnowledgeIndex", "Signals", "Thresholds", "features"]
 
-FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "body": 0.2}
-FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "body": 0.75}
+FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "situations": 1.5, "body": 0.2}
+FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "situations": 0.3, "body": 0.75}
 K1 = 2.0
 MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
 CANDIDATES = 128  # entries still scored once only common features are left
@@ -50,62 +54,9 @@ WORDING_WEIGHT = 1.0  # weight of the candidates' wording likelihood share (see 
 WORDING_SMOOTHING = 0.1  # added to every feature count of an entry's wording
 WORDING_TEMPERATURE = 5.0  # log-likelihoods are divided by this before they are normalised
 MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to type all marks
+BARE_BODY_WEIGHT = 1.0  # the body's field weight in an entry without example questions
+_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
-# Written by `python bench/calibrate.py` (see ConfidenceModel).
-CALIBRATED_WEIGHTS = (1.541, 1.078, 0.573, -1.627, 0.379, -0.168, 1.621, 0.505, 1.17)
-CALIBRATED_BIAS = -3.209
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When to answer, when to offer choices, when to decline.
-
-    The model's weights never saw tests/data/qa_eval.yaml. These cut-offs are checked on
-    bench/data/qa_dev.yaml (results are flat for `answer` between 0.30 and 0.36 there); they were
-    first chosen, in the project's first session, by reading qa_eval results, so that set is not
-    fully held out for these two numbers.
-    """
-
-    answer: float = 0.33  # confidence of the best entry needed to answer
-    choices: float = 0.28  # confidence for another candidate to be shown as a related topic
-    tie: float = 0.97  # second score / best score at or above this: a near tie, offer choices
-    filler_weight: float = 0.15  # how much a politeness/grammar word counts in coverage
-    body_weight: float = 0.6  # a word found only in the answer body explains less
-    lone_weight: float = 0.6  # a syllable matched without its neighbours ("khoán" of "chứng khoán")
-
-
-@dataclass(frozen=True)
-class Signals:
-    """What the confidence is computed from, for one candidate entry."""
-
-    key_phrase: float  # share of the entry's best key phrase (title, a keyword) found in the question
-    coverage: float  # share of the question's information the entry explains
-    nearest_question: float  # idf cosine with the entry's closest title / example question
-    rival: float  # the other best candidate's score / this one's (near 1: a tie)
-    length: float  # log(1 + syllables in the question)
-    unknown: float  # share of the question's syllables the knowledge base never uses
-    question_found: float  # idf share of the entry's closest example question found in the question
-    wording: float  # the entry's share of the question's likelihood among the candidates
-
-    def vector(self) -> tuple[float, ...]:
-        return (self.key_phrase, self.coverage, self.nearest_question, self.rival, self.length,
-                self.unknown, self.key_phrase * self.coverage, self.question_found, self.wording)
-
-
-@dataclass(frozen=True)
-class ConfidenceModel:
-    """Logistic model over `Signals`. The shipped weights come from `python bench/calibrate.py`,
-    fitted on the knowledge base's own example questions (each left out of the index in turn)
-    and bench/data/calibration_out_of_scope.yaml, never on tests/data/qa_eval.yaml."""
-
-    weights: tuple[float, ...] = CALIBRATED_WEIGHTS
-    bias: float = CALIBRATED_BIAS
-
-    def confidence(self, signals: Signals) -> float:
-        z = self.bias + sum(w * x for w, x in zip(self.weights, signals.vector(), strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
-
-
 @dataclass(frozen=True)
 class Hit:
     entry: Entry
@@ -120,6 +71,7 @@ class Answer:
     hits: tuple[Hit, ...]
     folded: str
     outside: Entry | None = None  # a known out-of-scope topic the question matched (declined)
+    nearest_outside: Hit | None = None  # the out-of-scope topic that ranked first, however sure (for --explain)
 
     @property
     def best(self) -> Hit | None:
@@ -160,19 +112,38 @@ class KnowledgeIndex:
         thresholds: Thresholds | None = None,
         model: ConfidenceModel | None = None,
         outside: Iterable[Entry] = (),
+        situations: Mapping[str, Sequence[str]] | None = None,
+        common_words: Iterable[str] = (),
+        bare_model: ConfidenceModel | None = None,
     ) -> None:
         """`outside`: known out-of-scope topics (bot/out_of_scope.py), indexed like entries so a
-        near miss finds its own topic; a question whose best match is one of them is declined."""
+        near miss finds its own topic; a question whose best match is one of them is declined.
+        `situations`: entry id -> the words of the situations it covers (bot/knowledge/situations.py);
+        `common_words`: narrative words that, like politeness words, count little in coverage."""
         self.analyzer = analyzer
+        self._situations = situations or {}
+        self._common_words = tuple(common_words)
         self.thresholds = thresholds or Thresholds()
         self.model = model or ConfidenceModel()
+        self.bare_model = bare_model or ConfidenceModel(BARE_WEIGHTS, BARE_BIAS)
         self.entries: list[Entry] = list(entries)
         self._outside_from = len(self.entries)  # entries from this position on are out-of-scope topics
+        # "Bare" entries have no example questions (an imported FAQ of titles and bodies): their
+        # body weighs more, is matched sentence by sentence, and their confidence has its own model.
         self.entries.extend(outside)
+        self._bare = [not e.questions for e in self.entries]
         self._postings: dict[str, _Postings] = {}
         self._idf: dict[str, float] = {}
         self._vocabulary: dict[str, str] = {}  # one-letter-deleted form -> known folded syllable
-        self._build()
+        # The build allocates millions of small objects and none of them is garbage: the cyclic
+        # collector's passes over them would cost a third of the build.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._build()
+        finally:
+            if collecting:
+                gc.enable()
 
     # ------------------------------------------------------------------ build
 
@@ -182,15 +153,19 @@ class KnowledgeIndex:
         lengths: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
         syllable_counts: Counter[str] = Counter()
         accented_forms: dict[str, set[str]] = defaultdict(set)
-        filler_folded = {fold(f) for f in FILLERS}
+        fillers = set(FILLERS) | {s for w in self._common_words for s in syllables(w)}
+        filler_folded = {fold(f) for f in fillers}
         self._strong: list[frozenset[str]] = []
         self._body: list[frozenset[str]] = []
         self._wording: list[tuple[Counter[str], int]] = []  # feature counts of title, questions, keywords
         phrase_features: list[list[frozenset[str]]] = []
         self._key_phrases: list[list[frozenset[str]]] = []
         for position, entry in enumerate(self.entries):
-            self._key_phrases.append([s for s in (_plain_features(self.analyzer.tokens(k))
-                                                  for k in (entry.title, *entry.keywords)) if s])
+            situations = tuple(self._situations.get(entry.id, ()))
+            # A one-syllable situation word ("bão") is no key phrase: folded, it is also "báo".
+            keys = (entry.title, *entry.keywords, *(w for w in situations if len(syllables(w)) > 1))
+            self._key_phrases.append([s for s in (_plain_features(self.analyzer.tokens(k)) for k in keys) if s])
+            bare = self._bare[position]
             phrases: list[frozenset[str]] = []
             phrase_features.append(phrases)
             strong: set[str] = set()
@@ -199,8 +174,11 @@ class KnowledgeIndex:
                 "title": [entry.title],
                 "questions": list(entry.questions),
                 "keywords": list(entry.keywords),
+                "situations": list(situations),
                 # An out-of-scope topic's body is its advice ("hỏi Bảo hiểm xã hội"): not what it is about.
-                "body": [entry.body if position < self._outside_from else ""],
+                # A bare entry's body is read sentence by sentence: each is a phrase to be near.
+                "body": (_SENTENCE.split(entry.body) if bare else [entry.body]) if position < self._outside_from
+                else [""],
             }
             for name, parts in texts.items():
                 counts: Counter[str] = Counter()
@@ -213,21 +191,16 @@ class KnowledgeIndex:
                     # long bodies they would double the index for little gain.
                     feats = features(tokens, accented=name != "body")
                     counts.update(feats)
-                    target.update(feats)
-                    if name != "body" and feats:
+                    if feats and (name != "body" or len(tokens) >= 3):
                         phrases.append(frozenset(feats))
-                    folded = [t.folded for t in tokens]
-                    syllable_counts.update(folded)
-                    if not filler_folded.isdisjoint(folded):  # only fillers need their spellings
-                        for token in tokens:
-                            if token.folded in filler_folded:
-                                accented_forms[token.folded].add(token.accented)
+                target.update(counts)
                 per_field[name].append(counts)
                 lengths[name].append(length)
-            self._strong.append(frozenset(strong))
-            self._body.append(frozenset(body - strong))
+            # A bare entry's body is all it says: its words count as fully explained.
+            self._strong.append(frozenset(strong | body if bare else strong))
+            self._body.append(frozenset() if bare else frozenset(body - strong))
             wording: Counter[str] = Counter()
-            for name in ("title", "questions", "keywords"):
+            for name in ("title", "questions", "keywords", "situations", *(("body",) if bare else ())):
                 wording.update(per_field[name][-1])
             self._wording.append((wording, sum(wording.values())))
         self._wording_vocabulary = set().union(*(counts for counts, _ in self._wording))
@@ -238,7 +211,8 @@ class KnowledgeIndex:
         scale = {name: (FIELD_WEIGHTS[name], FIELD_B[name], averages[name]) for name in per_field}
         body_w, body_b, body_avg = scale.pop("body")
         for i in range(n):
-            factor = body_w / (1 - body_b + body_b * (lengths["body"][i] / body_avg))
+            factor = (BARE_BODY_WEIGHT if self._bare[i] else body_w) / (
+                1 - body_b + body_b * (lengths["body"][i] / body_avg))
             doc = {feature: factor * tf for feature, tf in per_field["body"][i].items()}  # the long field
             for name, (w, b, avg) in scale.items():
                 factor = w / (1 - b + b * (lengths[name][i] / avg))
@@ -260,20 +234,20 @@ class KnowledgeIndex:
         for p in self._postings.values():
             if len(p.docs) > self._common_df:
                 p.by_doc = dict(zip(p.docs, p.weights, strict=True))
-        # Each title, example question and keyword as a set of features with its idf norm,
-        # for the "nearest example question" half of the ranking.
-        self._phrases: list[list[tuple[frozenset[str], float]]] = [
-            [(p, math.sqrt(sum(self._idf[f] ** 2 for f in p))) for p in phrases] for phrases in phrase_features
-        ]
-        self._question_sets: list[list[tuple[frozenset[str], float]]] = []
-        for entry in self.entries:
-            sets = []
-            for question in entry.questions:
-                plain = _plain_features(self.analyzer.tokens(question))
-                total = sum(self._idf.get(f, 0.0) for f in plain)
-                if total:
-                    sets.append((frozenset(f for f in plain if f in self._idf), total))
-            self._question_sets.append(sets)
+        # Each title, example question and keyword as a set of features with its idf norm, for
+        # the "nearest example question" half of the ranking; norms and the example questions'
+        # idf sets are worked out for an entry the first time it is a candidate (`_phrases_of`,
+        # `_questions_of`): most of thousands of entries never are, and this halves the build.
+        self._phrase_features = phrase_features
+        self._phrases: dict[int, list[tuple[frozenset[str], float]]] = {}
+        self._question_sets: dict[int, list[tuple[frozenset[str], float]]] = {}
+        # Every syllable the knowledge base uses, most widespread first (the analyser has seen
+        # each distinct one), and the spellings of the folded forms of fillers.
+        for token in self.analyzer.seen():
+            if token.folded in filler_folded:
+                accented_forms[token.folded].add(token.accented)
+            if token.folded in postings:
+                syllable_counts[token.folded] = len(postings[token.folded][0])
         # Typo repair: a folded syllable one deletion away from a known one.
         known = sorted(syllable_counts, key=lambda s: -syllable_counts[s])
         for syllable in known:
@@ -285,10 +259,10 @@ class KnowledgeIndex:
         # form counts as a filler only when no content word in the knowledge base shares it
         # ("the" may be "thế" or "thẻ": not a filler).
         self._uni_idf = {u: self._idf.get(u, self._oov_idf) for u in known}
-        filler_keys = {tone_key(f) for f in FILLERS}
+        filler_keys = {tone_key(f) for f in fillers}
         self._filler_accented = filler_keys
         self._filler_folded = {
-            fold(f) for f in FILLERS
+            fold(f) for f in fillers
             if accented_forms.get(fold(f), set()) <= filler_keys
         }
 
@@ -349,12 +323,13 @@ class KnowledgeIndex:
                 question_found=self._question_found(i, plain),
                 wording=wording[i],
             )
-            hits.append(Hit(self.entries[i], final[i], self.model.confidence(signals), signals))
+            model = self.bare_model if self._bare[i] else self.model
+            hits.append(Hit(self.entries[i], final[i], model.confidence(signals), signals))
         if ranked[0] >= self._outside_from:  # a known out-of-scope topic fits best: decline
             inside = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
             # named (with its advice) only when it fits as well as an answer would have to
             named = self.entries[ranked[0]] if hits[0].confidence >= self.thresholds.answer else None
-            return Answer("decline", inside[:limit], folded, outside=named)
+            return Answer("decline", inside[:limit], folded, outside=named, nearest_outside=hits[0])
         hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
         return Answer(self._decide(hits), hits[:limit], folded)
 
@@ -430,17 +405,37 @@ class KnowledgeIndex:
         """The largest share of one of the entry's key phrases (title, a keyword) in the question."""
         return max((len(p & plain) / len(p) for p in self._key_phrases[doc]), default=0.0)
 
+    def _phrases_of(self, doc: int) -> list[tuple[frozenset[str], float]]:
+        phrases = self._phrases.get(doc)
+        if phrases is None:
+            idf = self._idf
+            phrases = [(p, math.sqrt(sum(idf[f] ** 2 for f in p))) for p in self._phrase_features[doc]]
+            self._phrases[doc] = phrases
+        return phrases
+
+    def _questions_of(self, doc: int) -> list[tuple[frozenset[str], float]]:
+        sets = self._question_sets.get(doc)
+        if sets is None:
+            sets = []
+            for question in self.entries[doc].questions:
+                plain = _plain_features(self.analyzer.tokens(question))
+                total = sum(self._idf.get(f, 0.0) for f in plain)
+                if total:
+                    sets.append((frozenset(f for f in plain if f in self._idf), total))
+            self._question_sets[doc] = sets
+        return sets
+
     def _question_found(self, doc: int, plain: frozenset[str]) -> float:
         """How much of the entry's closest example question (idf-weighted) the question contains."""
         best = 0.0
-        for question, total in self._question_sets[doc]:
+        for question, total in self._questions_of(doc):
             best = max(best, sum(self._idf[f] for f in question if f in plain) / total)
         return best
 
     def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
         """Cosine (idf-weighted) between the query and the entry's closest title/question/keyword."""
         best = 0.0
-        for phrase, norm in self._phrases[doc]:
+        for phrase, norm in self._phrases_of(doc):
             shared = sum(query[f] ** 2 for f in phrase if f in query)
             if shared:
                 best = max(best, shared / (query_norm * norm))

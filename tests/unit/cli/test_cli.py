@@ -71,7 +71,8 @@ def test_content_check_names_file_and_line_of_each_problem(tmp_path: Path):
     assert f"{entry}:2: thiếu title" in out
     assert re.search(rf"{re.escape(str(bad_yaml))}:\d+: YAML không hợp lệ: .*dòng 4", out)
     assert f"{broken / 'knowledge' / 'empty.md'}:4: câu trả lời" in out
-    assert f"{dup}:5: câu hỏi mẫu '{source_question}' trùng với bhyt-ho-can-ngheo.md" in out
+    # issue 12: a repeated example question is a warning (the service runs), still with file:line
+    assert f"{dup}:5: cảnh báo: câu hỏi mẫu '{source_question}' trùng với bhyt-ho-can-ngheo.md" in out
     assert f"{broken / 'synonyms.yaml'}:3: mục 'weird'" in out
 
     refused = run_cli("chat", env={"CONTENT_DIR": str(broken)}, stdin="xin chào\n")
