@@ -34,8 +34,8 @@ class App:
         self.core = core
         self.web = web  # listens before the channels start; None when it could not (polling mode)
         # started in this order after the channels, stopped in reverse: the outbox sender, the
-        # broadcast progress lines, ticket re-announcement and purge, supervision reminders
-        self.services: list[Service] = [core.worker, core.progress, core.handoff, core.supervision]
+        # broadcast progress lines, ticket re-announcement and purge, supervision reminders, recurring series
+        self.services: list[Service] = [core.worker, core.progress, core.handoff, core.supervision, core.schedules]
 
     @property
     def channels(self) -> Channels:

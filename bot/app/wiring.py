@@ -16,6 +16,9 @@ from bot.audiences.registration import Registration
 from bot.broadcasts.acks import Acknowledgements
 from bot.broadcasts.authoring import Authoring
 from bot.broadcasts.progress import Progress
+from bot.broadcasts.scheduling import SeriesScheduler
+from bot.broadcasts.series import SeriesStore
+from bot.broadcasts.standing import load_standing
 from bot.broadcasts.store import Broadcasts
 from bot.channels.base import Reply, Sender
 from bot.channels.registry import Channels
@@ -34,6 +37,7 @@ from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
 from bot.operations.metrics import Metrics
 from bot.store.db import Database, open_database
+from bot.summaries.build import build_series
 from bot.supervision.service import Supervision, build_supervision
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,8 @@ class Core:
     direct: DirectSender
     handoff: Handoff
     supervision: Supervision
+    series: SeriesStore  # recurring broadcasts, quarterly summaries, the weekly digest (issue 15)
+    schedules: SeriesScheduler  # APScheduler: one job a series, rebuilt from the table at start
 
     async def close(self) -> None:
         await self.db.close()
@@ -80,6 +86,9 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     `sender` sends staff posts and answers (default: at once, through the channel registry)."""
     content = load_content(settings.content_dir)
     localities = load_strict(settings.content_dir)
+    standing, problems = load_standing(settings.content_dir, settings.tz)  # content/schedules.yaml
+    if problems:
+        raise ContentError(problems)
     index = build_index(content)
     db = await open_database(settings.database_path)
     channels, metrics, flows = Channels(), Metrics(), Flows()
@@ -106,12 +115,14 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
                                     is_admin=channels.is_group_admin)
     for routes in supervision.routes():
         dialogue.include(routes)
+    series, _ = build_series(settings, db, localities, supervision, broadcasts, chats, say, content.entries)
+    schedules = SeriesScheduler(series, worker.notify, standing=standing)
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
-                registration, broadcasts, authoring, worker, progress, direct, handoff, supervision)
+                registration, broadcasts, authoring, worker, progress, direct, handoff, supervision, series, schedules)
 
 
 class StaffAlert:
