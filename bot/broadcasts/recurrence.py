@@ -6,7 +6,8 @@ Forms, all in the service's TIMEZONE (Asia/Ho_Chi_Minh has no daylight saving ti
 - `@daily`, `@weekly` (Monday), `@monthly` (the 1st), `@quarterly` (1 Jan/Apr/Jul/Oct), each at 08:00
   unless a time follows (`@weekly 07:30`): a committee's messages do not go out at midnight;
 - `@first-workday-quarter [HH:MM]`: the first working day of each quarter (Monday to Friday and not
-  a fixed public holiday at a quarter's start: 1 January), at 08:00 unless a time follows.
+  a fixed public holiday at a quarter's start: 1 January), at 08:00 unless a time follows;
+- six fields, seconds first (`"*/5 * * * * *"`), for drills and tests (as supervision's `Ns` offsets).
 """
 
 from __future__ import annotations
@@ -79,12 +80,13 @@ def parse_repeat(spec: str, tz: ZoneInfo) -> BaseTrigger:
             raise RepeatError(f"lịch lặp '{head}' không có (chọn: {', '.join((*_ALIASES, FIRST_WORKDAY[0]))},"
                               " hoặc cron 5 trường như '0 8 * * 1')")
         return CronTrigger.from_crontab(_ALIASES[head].format(m=minute, h=hour), timezone=tz)
-    if len(words) != 5:
+    if len(words) not in (5, 6):
         raise RepeatError(f"lịch lặp '{spec}' phải là cron 5 trường (phút giờ ngày tháng thứ), ví dụ '0 8 * * 1'")
     try:
+        second = words.pop(0) if len(words) == 6 else "0"
         minute, hour, day, month, weekday = words
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
-                           timezone=tz)
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=cron_weekdays(weekday), timezone=tz)
     except ValueError as exc:
         raise RepeatError(f"lịch lặp '{spec}' không hợp lệ: {exc}") from None
 

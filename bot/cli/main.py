@@ -16,6 +16,7 @@ import bot.cli.audience as audience
 import bot.cli.broadcast as broadcast
 import bot.cli.content as content
 import bot.cli.operations as operations
+import bot.cli.summary as summary
 import bot.cli.supervision as supervision
 import bot.cli.tickets as tickets
 from bot.kernel import logs
@@ -23,7 +24,8 @@ from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.content import ContentError
 
 # `import bot.cli.x as x`, not `from bot.cli import x`: that would import this package's __init__ (main) back
-GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations)  # operations after audience
+GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations,
+          summary)  # operations after audience
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,7 +93,7 @@ class Summaries:
             if owner is None:
                 raise SummaryError(f"địa bàn '{locality}' không thuộc cấp được tổng kết (cấp xã, phường)")
             codes = [owner]
-        found = {code: _blank(code, self.tree.full_name(code), quarter) for code in codes}
+        found = {code: _blank(code, self._name(code), quarter) for code in codes}
         period = self.supervision.config.period_of(start, self.tz)
         for code, s in (await self.supervision.period_summary(period, max(now, start))).items():
             if code in found:
@@ -143,3 +143,7 @@ class Summaries:
     def _of(self, found: dict[str, dict[str, Any]], raw: str) -> dict[str, Any] | None:
         owner = self.supervision.owner_of(raw)
         return found.get(owner) if owner is not None else None
+
+    def _name(self, code: str) -> str:
+        item = self.tree.get(code)
+        return item.name if item else code

@@ -38,7 +38,7 @@ def locality_text(item: dict[str, Any], quarter: Quarter, say: Messages) -> str:
         if q["top_topics"]:
             lines.append(say("sm_topics", topics=", ".join(x["title"] for x in q["top_topics"])))
     if t["received"]:
-        median = say("sm_median", hours=number(t["median_answer_hours"], 1)) \
+        median = say("sm_median", hours=number(t["median_answer_hours"], 1).removesuffix(",0")) \
             if t["median_answer_hours"] is not None else ""
         lines.append(say("sm_tickets", received=number(t["received"]), petitions=number(t["petitions"]),
                          answered=number(t["answered"]), median=median))

@@ -87,3 +87,9 @@ def test_cron_weekdays_count_from_sunday_as_cron_does(field: str, days: list[str
     assert set(days) <= found
     every = {"1": 1, "0": 1, "7": 1, "1-5": 5, "*/2": 4, "sat,sun": 2, "5-0": 3}[field]
     assert len(found) == every
+
+
+def test_six_fields_put_seconds_first_for_drills():
+    assert runs("*/20 * * * * *", at(2026, 5, 1, 10, 0, 0), 3) == ["2026-05-01 10:00 Fri"] * 2 + ["2026-05-01 10:01 Fri"]
+    trigger = parse_repeat("*/20 * * * * *", TZ)
+    assert next_run(trigger, at(2026, 5, 1, 10, 0, 0), TZ) == at(2026, 5, 1, 10, 0, 20)
