@@ -90,6 +90,7 @@ def test_cron_weekdays_count_from_sunday_as_cron_does(field: str, days: list[str
 
 
 def test_six_fields_put_seconds_first_for_drills():
-    assert runs("*/20 * * * * *", at(2026, 5, 1, 10, 0, 0), 3) == ["2026-05-01 10:00 Fri"] * 2 + ["2026-05-01 10:01 Fri"]
+    found = runs("*/20 * * * * *", at(2026, 5, 1, 10, 0, 0), 3)
+    assert found == ["2026-05-01 10:00 Fri"] * 2 + ["2026-05-01 10:01 Fri"]
     trigger = parse_repeat("*/20 * * * * *", TZ)
     assert next_run(trigger, at(2026, 5, 1, 10, 0, 0), TZ) == at(2026, 5, 1, 10, 0, 20)

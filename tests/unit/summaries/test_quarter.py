@@ -3,6 +3,7 @@ the kind sentence for a quiet locality, and each group receiving its own localit
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -125,7 +126,7 @@ async def test_send_gives_each_group_its_own_locality_and_the_staff_the_table(db
     messages = await sending.summary_messages(Q4, at(2026, 12, 2))
     ids = await sending.queue(messages, at(2027, 1, 4, 8), created_by="series:1")
     rows = await db.fetchall("SELECT o.chat, b.text, b.options FROM outbox o JOIN broadcasts b ON b.id = o.broadcast"
-                             " WHERE b.id IN (%s) ORDER BY o.chat" % ",".join(map(str, ids)))
+                             " WHERE b.id IN (SELECT value FROM json_each(?)) ORDER BY o.chat", (json.dumps(ids),))
     got = {r["chat"]: r["text"] for r in rows}
     assert "Phường Phan Rang" in got[chats["g1"]] and got[chats["g1"]] == got[chats["g2"]]
     assert "Xã Thuận Nam" in got[chats["g3"]] and "Phan Rang" not in got[chats["g3"]]
