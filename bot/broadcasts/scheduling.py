@@ -1,5 +1,7 @@
-"""The running side of recurring series: an APScheduler 3 `AsyncIOScheduler`, one cron job a series,
-rebuilt from the `series` table at start and kept in step with it.
+"""The running side of recurring series: an APScheduler 3 `AsyncIOScheduler` with one cron job for
+each distinct schedule (`repeat`) of the active series, rebuilt from the `series` table at start and
+kept in step with it. A job fires every series sharing its schedule: 10,000 series mostly share a
+few schedules ("Monday 08:00"), and a job costs APScheduler about 0.3 ms to build and schedule.
 
 The table is the truth; APScheduler only says when. At start (and every `sync_every` seconds, which
 is how a series made or cancelled from the CLI reaches the running service) the jobs are made to
@@ -34,7 +36,7 @@ class SeriesScheduler:
         self.sync_every = sync_every
         self.clock = clock
         self.scheduler: AsyncIOScheduler | None = None
-        self._jobs: dict[int, tuple[str, float]] = {}  # series -> (repeat, updated_at) its job was built from
+        self._by_repeat: dict[str, set[int]] = {}  # schedule -> the active series it fires (one job each)
         self.extra: list[tuple[str, Callable[[], Awaitable[None]], IntervalTrigger]] = []
 
     def every(self, name: str, seconds: float, func: Callable[[], Awaitable[None]]) -> None:
@@ -58,29 +60,38 @@ class SeriesScheduler:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
-        self._jobs.clear()
+        self._by_repeat = {}
 
     async def rebuild(self) -> int:
-        """Jobs for exactly the active series (added, replaced when changed, removed when ended)."""
+        """One job for each schedule of the active series (added when new, removed when no series
+        has it any more); the number of active series."""
         assert self.scheduler is not None
-        active = await self.series.active()
-        seen = set()
-        for row in active:
-            seen.add(row.id)
-            if self._jobs.get(row.id) == (row.repeat, row.updated_at):
-                continue
+        wanted: dict[str, set[int]] = {}
+        for series, repeat in await self.series.schedules():
+            wanted.setdefault(repeat, set()).add(series)
+        for repeat in wanted.keys() - self._by_repeat.keys():
             try:
-                trigger = parse_repeat(row.repeat, self.series.tz)
+                trigger = parse_repeat(repeat, self.series.tz)
             except RepeatError as exc:  # the table was edited by hand: say so, keep the others
-                log.error("series %d: %s", row.id, exc)
+                log.error("series %s: %s", sorted(wanted[repeat]), exc)
                 continue
-            self.scheduler.add_job(self.fire, trigger, args=[row.id], id=f"series:{row.id}", replace_existing=True,
-                                   coalesce=True, max_instances=1, misfire_grace_time=None)
-            self._jobs[row.id] = (row.repeat, row.updated_at)
-        for gone in set(self._jobs) - seen:
-            self.scheduler.remove_job(f"series:{gone}")
-            del self._jobs[gone]
-        return len(active)
+            self.scheduler.add_job(self.fire_all, trigger, args=[repeat], id=f"repeat:{repeat}", coalesce=True,
+                                   max_instances=1, misfire_grace_time=None)
+        for repeat in self._by_repeat.keys() - wanted.keys():
+            self.scheduler.remove_job(f"repeat:{repeat}")
+        self._by_repeat = wanted
+        return sum(len(ids) for ids in wanted.values())
+
+    def job_of(self, series: int) -> str | None:
+        """The job that fires `series` (None: not scheduled)."""
+        return next((f"repeat:{r}" for r, ids in self._by_repeat.items() if series in ids), None)
+
+    async def fire_all(self, repeat: str) -> int:
+        """Fire every series on this schedule (the job's run); how many fired."""
+        fired = 0
+        for series in sorted(self._by_repeat.get(repeat, ())):
+            fired += await self.fire(series)
+        return fired
 
     async def catch_up(self) -> int:
         """Fire, once each, the series whose next run has passed; how many fired."""

@@ -214,6 +214,11 @@ class SeriesStore:
         return [_series(r) for r in await self.db.fetchall("SELECT * FROM series WHERE cancelled_at IS NULL"
                                                            " ORDER BY id")]
 
+    async def schedules(self) -> list[tuple[int, str]]:
+        """(id, repeat) of every active series: what the scheduler's jobs are built from."""
+        return [(r[0], r[1]) for r in await self.db.fetchall(
+            "SELECT id, repeat FROM series WHERE cancelled_at IS NULL ORDER BY id")]
+
     async def recent(self, limit: int = 50) -> list[Series]:
         """Active series first, then the most recently ended."""
         return [_series(r) for r in await self.db.fetchall(
