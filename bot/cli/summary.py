@@ -5,6 +5,7 @@ as JSON, or sent (`--send`: each group its own locality's summary, the staff cha
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 
@@ -56,7 +57,8 @@ async def cmd_quarter(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"Sẽ gửi tổng kết {quarter.name} tới {groups} nhóm của {places} địa bàn"
                       + (" và nhóm cán bộ" if sending.staff_chat else "") + ". Gửi? [c/K] ",
                       end="", file=sys.stderr, flush=True)
-                if sys.stdin.readline().strip().lower() not in ("c", "co", "có", "y", "yes"):
+                line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+                if line.strip().lower() not in ("c", "co", "có", "y", "yes"):
                     return fail("Đã hủy, chưa gửi gì.", 1)
             ids = await sending.queue(messages, now, created_by="cli")
             print(f"Đã xếp hàng {len(ids)} tin tổng kết {quarter.name}: {groups} nhóm của {places} địa bàn"
