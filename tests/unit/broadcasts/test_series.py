@@ -149,3 +149,26 @@ async def test_standing_series_follow_the_file_and_keep_their_history(db: Databa
     assert await store.active() == [] and await store.firing_count(row.id) == 1
     broadcasts = json.loads((await db.fetchone("SELECT broadcasts FROM series_firings"))["broadcasts"])
     assert len(broadcasts) == 1
+
+
+def test_cli_series_send_show_list_cancel(tmp_path):
+    from tests.conftest import run_cli
+
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "CONTENT_DIR": str(CONTENT)}
+    made = run_cli("broadcast", "send", "--to", "groups", "--text", "Họp {quy}", "--repeat", "0 8 * * 1", "--yes",
+                   "--json", env=env)
+    assert made.returncode == 0, made.stderr
+    got = json.loads(made.stdout)
+    assert got["id"] == "S1" and datetime.fromisoformat(got["next_run"]).weekday() == 0
+    shown = run_cli("broadcast", "show", "S1", "--json", env=env)
+    assert json.loads(shown.stdout)["firings"] == [] and json.loads(shown.stdout)["status"] == "active"
+    assert "S1" in run_cli("broadcast", "list", env=env).stdout
+    bad = run_cli("broadcast", "send", "--to", "groups", "--text", "x {khong_co}", "--repeat", "@weekly", "--yes",
+                  env=env)
+    assert bad.returncode == 2 and "{khong_co}" in bad.stderr
+    both = run_cli("broadcast", "send", "--to", "groups", "--text", "x", "--repeat", "@weekly", "--at",
+                   "2030-01-01T08:00", "--yes", env=env)
+    assert both.returncode == 2 and "--repeat" in both.stderr
+    assert run_cli("broadcast", "cancel", "S1", env=env).returncode == 0
+    assert run_cli("broadcast", "cancel", "S1", env=env).returncode == 1
+    assert json.loads(run_cli("broadcast", "show", "S1", "--json", env=env).stdout)["status"] == "cancelled"

@@ -24,7 +24,7 @@ from bot.summaries.send import quarter_for_run
 from bot.supervision.model import no_group_admins
 from bot.supervision.schedule import load_config
 from bot.supervision.service import Supervision
-from tests.conftest import CONTENT
+from tests.conftest import CONTENT, run_cli
 from tests.unit.broadcasts.test_broadcasts import add_chat
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -143,3 +143,17 @@ def test_quarters():
     assert Q4.name == "quý IV-2026" and Quarter(2027, 1).previous() == Q4
     assert quarter_for_run(at(2027, 1, 4, 8), TZ) == Q4  # the first working day's summary: the quarter just ended
     assert quarter_for_run(at(2026, 12, 25, 8), TZ) == Q4
+
+
+def test_cli_summary_quarter_json_and_bad_input(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "CONTENT_DIR": str(CONTENT)}
+    result = run_cli("summary", "quarter", "--quarter", "2026-Q4", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)
+    assert items and all(i["quarter"] == "2026-Q4" and i["locality"] for i in items)
+    one = run_cli("summary", "quarter", "--locality", "phan-rang", env=env)
+    assert one.returncode == 0 and "Phường Phan Rang" in one.stdout and "Cảm ơn" in one.stdout
+    bad = run_cli("summary", "quarter", "--quarter", "2026-Q9", env=env)
+    assert bad.returncode == 2 and "2026-Q4" in bad.stderr and "Traceback" not in bad.stderr
+    province = run_cli("summary", "quarter", "--locality", "khanh-hoa", "--json", env=env)
+    assert province.returncode == 2 and "Traceback" not in province.stderr
