@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.audiences import localities
+from bot.broadcasts import standing
 from bot.broadcasts import store as broadcasts
 from bot.handoff import petitions
 from bot.kernel.content import Problem
@@ -18,7 +19,8 @@ from bot.supervision import plans_io as supervision_io
 
 CHECKS: list[Callable[[Path], list[Problem]]] = [localities.check, broadcasts.check_announcements, petitions.check,
                                                  supervision_io.check, out_of_scope.check,
-                                                 situations.check]
+                                                 situations.check,
+                                                 standing.check]
 
 
 def run_all(root: Path) -> list[Problem]:

@@ -16,6 +16,9 @@ from bot.audiences.registration import Registration
 from bot.broadcasts.acks import Acknowledgements
 from bot.broadcasts.authoring import Authoring
 from bot.broadcasts.progress import Progress
+from bot.broadcasts.scheduling import SeriesScheduler
+from bot.broadcasts.series import SeriesStore, Standing
+from bot.broadcasts.standing import load_standing
 from bot.broadcasts.store import Broadcasts
 from bot.channels.base import Inbound, Reply, Sender
 from bot.channels.registry import Channels
@@ -36,6 +39,7 @@ from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
 from bot.operations.metrics import Metrics
 from bot.store.db import Database, open_database
+from bot.summaries.build import build_series
 from bot.supervision.plans import erase_person as erase_supervision
 from bot.supervision.service import Supervision, build_supervision
 
@@ -85,6 +89,8 @@ class Core:
     replies: ReplyQueue  # every reply and staff post, in order per chat, owed durably when refused
     handoff: Handoff
     supervision: Supervision
+    series: SeriesStore  # recurring broadcasts, quarterly summaries, the weekly digest (issue 15)
+    schedules: SeriesScheduler  # APScheduler: one job a series, rebuilt from the table at start
 
     async def receive(self, inbound: Inbound) -> list[Reply]:
         """What a channel adapter calls with each update: the dialogue answers, the reply queue
@@ -107,17 +113,20 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     content = load_content(settings.content_dir)
     log_warnings(content)
     localities = load_strict(settings.content_dir)
+    standing, problems = load_standing(settings.content_dir, settings.tz)  # content/schedules.yaml
+    if problems:
+        raise ContentError(problems)
     index = build_index(content)
     db = await open_database(settings.database_path)
     try:
-        return await _build(settings, db, content, localities, index, sender)
+        return await _build(settings, db, content, localities, index, standing, sender)
     except BaseException:
         await db.close()  # its thread would keep the process from exiting
         raise
 
 
 async def _build(settings: Settings, db: Database, content: Content, localities: Localities, index: KnowledgeIndex,
-           sender: Sender | None) -> Core:
+                 standing: list[Standing], sender: Sender | None) -> Core:
     channels, metrics = Channels(), Metrics()
     flows = Flows(db, ttl=settings.flow_expiry_hours * 3600)  # steps and drafts, kept in SQLite
     chats = Chats(db)
@@ -144,6 +153,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
                                     is_admin=channels.is_group_admin)
     for routes in supervision.routes():
         dialogue.include(routes)
+    series, _ = build_series(settings, db, localities, supervision, broadcasts, chats, say, content.entries)
+    schedules = SeriesScheduler(series, worker.notify, standing=standing)
     await flows.load()  # after every feature declared its steps and drafts
     await handoff.limiter.load()
     log.info(
@@ -151,7 +162,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
         len(content.entries), len(content.topics), settings.database_path,
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
-                registration, broadcasts, authoring, worker, progress, replies, handoff, supervision)
+                registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
+                series, schedules)
 
 
 class StaffAlert:

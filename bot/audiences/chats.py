@@ -63,6 +63,18 @@ class Chats:
         assert row is not None
         return int(row[0])
 
+    async def ensure(self, channel: str, chat_id: str) -> tuple[int, str, str, str, str | None]:
+        """The row of a chat we must write to (the staff chat), created without consent when unknown;
+        as an outbox recipient (id, channel, chat_id, kind, locality)."""
+        kind = "group" if chat_id.startswith("-") or channel != "telegram" else "private"
+        now = time.time()
+        await self.db.write("INSERT INTO chats (channel, chat_id, kind, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"
+                            " ON CONFLICT (channel, chat_id) DO NOTHING", (channel, chat_id, kind, now, now))
+        r = await self.db.fetchone("SELECT id, channel, chat_id, kind, locality FROM chats WHERE channel = ?"
+                                   " AND chat_id = ?", (channel, chat_id))
+        assert r is not None
+        return (r[0], r[1], r[2], r[3], r[4])
+
     async def by_id(self, chat: int) -> Chat | None:
         row = await self.db.fetchone("SELECT * FROM chats WHERE id = ?", (chat,))
         return _chat(row) if row else None
@@ -140,6 +152,15 @@ async def erase_person(tx: aiosqlite.Connection, chat: int, now: float) -> bool:
         deleted = False
     await tx.execute("RELEASE drop_chat")
     return deleted
+
+
+async def audience_by_locality(db: Database) -> dict[str, dict[str, int]]:
+    """Locality code -> {"subscribers": residents receiving news, "groups": registered group chats}."""
+    rows = await db.fetchall(
+        "SELECT locality, SUM(kind = 'private') AS subscribers, SUM(kind = 'group') AS groups FROM chats"
+        " WHERE active = 1 AND consent = 1 AND channel != 'console' AND locality IS NOT NULL GROUP BY locality")
+    return {r["locality"]: {"subscribers": int(r["subscribers"] or 0), "groups": int(r["groups"] or 0)}
+            for r in rows}
 
 
 def tombstone(chat: int) -> str:

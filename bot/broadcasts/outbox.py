@@ -21,13 +21,19 @@ Recipient = tuple[int, str, str, str, str | None]
 
 @dataclass(frozen=True)
 class Queued:
-    """One message to queue: its text, recipients, `source` tag, locality and buttons (label, data)."""
+    """One message to queue: its text, recipients, `source` tag, locality and buttons (label, data).
+    `ack`: the "Đã nhận" button instead of `options` (what a staff broadcast to groups carries);
+    `audience`, `title`, `channel`: the broadcasts row's, for its report (a recurring series')."""
 
     text: str
     chats: Sequence[Recipient]
     source: str
     locality: str | None = None
     options: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    ack: bool = False
+    audience: str = "groups"
+    title: str | None = None
+    channel: str | None = None
 
 
 async def queue(tx: aiosqlite.Connection, items: Iterable[Queued], now: float, *,
@@ -41,11 +47,12 @@ async def queue(tx: aiosqlite.Connection, items: Iterable[Queued], now: float, *
             ids.append(None)
             continue
         cursor = await tx.execute(
-            "INSERT INTO broadcasts (text, audience, locality, send_at, status, total, source, created_by,"
-            " created_at, confirmed_at, options, resolved_at)"
-            " VALUES (?, 'groups', ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
-            (item.text, item.locality, now, len(item.chats), item.source, created_by, now, now,
-             json.dumps([list(o) for o in item.options], ensure_ascii=False), now))
+            "INSERT INTO broadcasts (text, title, audience, locality, channel, send_at, status, total, source,"
+            " created_by, created_at, confirmed_at, options, resolved_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            (item.text, item.title, item.audience, item.locality, item.channel, now, len(item.chats), item.source,
+             created_by, now, now,
+             None if item.ack else json.dumps([list(o) for o in item.options], ensure_ascii=False), now))
         broadcast = int(cursor.lastrowid or 0)
         ids.append(broadcast)
         outbox += [(broadcast, c[0], c[1], c[2], c[3], c[4], now) for c in item.chats]

@@ -130,6 +130,14 @@ class Broadcasts:
             params.append(target.channel)
         return sql, params
 
+    async def audience_of(self, target: Target) -> list[tuple[int, str, str, str, str | None]]:
+        """The recipients `target` means now, as outbox.Recipient rows (chats order)."""
+        self.check_target(target)
+        where, params = self._where(target)
+        rows = await self.db.fetchall(
+            f"SELECT id, channel, chat_id, kind, locality FROM chats WHERE {where} ORDER BY id", params)
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
     async def count(self, target: Target) -> int:
         self.check_target(target)
         where, params = self._where(target)
@@ -493,6 +501,19 @@ def _line_of(path: Path, needle: str) -> int:
         if line.startswith(needle):
             return number
     return 2
+
+
+async def received_by_locality(db: Database, start: float, end: float) -> dict[str, dict[str, int]]:
+    """Group chats' locality code -> {"broadcasts": distinct broadcasts sent there, "sent": group
+    messages sent, "acknowledged": of those, acknowledged "Đã nhận"} for sends in [start, end)."""
+    rows = await db.fetchall(
+        "SELECT o.locality, COUNT(DISTINCT o.broadcast) AS broadcasts, COUNT(*) AS sent,"
+        " SUM(EXISTS (SELECT 1 FROM acknowledgements a WHERE a.broadcast = o.broadcast AND a.chat = o.chat))"
+        " AS acknowledged FROM outbox o JOIN broadcasts b ON b.id = o.broadcast"
+        " WHERE o.status = 'sent' AND o.kind = 'group' AND o.sent_at >= ? AND o.sent_at < ?"
+        " AND b.options IS NULL AND o.locality IS NOT NULL GROUP BY o.locality", (start, end))
+    return {r["locality"]: {"broadcasts": int(r["broadcasts"]), "sent": int(r["sent"]),
+                            "acknowledged": int(r["acknowledged"] or 0)} for r in rows}
 
 
 async def received_count(db: Database, chat: int) -> int:

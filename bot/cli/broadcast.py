@@ -1,4 +1,5 @@
-"""Operator commands for broadcasts: `broadcast send/show/list/cancel`.
+"""Operator commands for broadcasts: `broadcast send/show/list/cancel`; `send --repeat` makes a
+recurring series (S<id>), which `show`, `list` and `cancel` also take.
 
 They only read and write the SQLite file, so they work whether or not the service runs; the
 running service's delivery worker polls the outbox and starts sending within about a second.
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import bot.cli.series as series_cli
 from bot.audiences.chats import CHANNELS
 from bot.audiences.localities import Localities, load_strict, resolve_locality
+from bot.broadcasts.series import parse_name
 from bot.broadcasts.store import (
     BroadcastError,
     Broadcasts,
@@ -52,8 +55,11 @@ def add_parser(sub: Subparsers) -> None:
     send.add_argument("--at", help="thời điểm gửi, ISO 8601 (giờ địa phương nếu không ghi múi giờ)")
     send.add_argument("--yes", action="store_true", help="không hỏi lại")
     send.add_argument("--json", action="store_true", help='in {"id": …}')
-    show = add_action(bc, "show", cmd_broadcast_show, "báo cáo gửi của một thông báo")
-    show.add_argument("id", type=int)
+    send.add_argument("--repeat", metavar="CRON",
+                      help="gửi lặp lại: cron 5 trường theo TIMEZONE (\"0 8 * * 1\"), @weekly, @monthly, @quarterly,"
+                           " @first-workday-quarter (có thể kèm giờ: \"@weekly 07:30\"); tạo lịch S<mã>")
+    show = add_action(bc, "show", cmd_broadcast_show, "báo cáo gửi của một thông báo, hoặc các lần gửi của lịch S<mã>")
+    show.add_argument("id", type=_id)
     show_format = show.add_mutually_exclusive_group()
     show_format.add_argument("--json", action="store_true", help="tổng hợp, kèm by_locality (theo địa bàn)")
     show_format.add_argument("--csv", nargs="?", const="-", metavar="FILE",
@@ -61,8 +67,19 @@ def add_parser(sub: Subparsers) -> None:
     lst = add_action(bc, "list", cmd_broadcast_list, "các thông báo gần đây")
     lst.add_argument("--json", action="store_true")
     lst.add_argument("--limit", type=int, default=30)
-    cancel = add_action(bc, "cancel", cmd_broadcast_cancel, "hủy một thông báo đã hẹn giờ hoặc đang gửi")
-    cancel.add_argument("id", type=int)
+    cancel = add_action(bc, "cancel", cmd_broadcast_cancel,
+                        "hủy một thông báo đã hẹn giờ hoặc đang gửi, hoặc kết thúc lịch S<mã>")
+    cancel.add_argument("id", type=_id)
+
+
+def _id(value: str) -> int | str:
+    """A broadcast number, or a series name "S12" (kept as text)."""
+    if parse_name(value) is not None:
+        return value.strip().upper()
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' không phải mã thông báo (số) hay mã lịch (S<số>)") from None
 
 
 @asynccontextmanager
@@ -74,10 +91,14 @@ async def _broadcasts(settings: Settings) -> AsyncIterator[tuple[Broadcasts, Loc
 
 async def cmd_broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
     tree = load_strict(settings.content_dir)
+    if args.repeat is not None and args.at:
+        return fail("Lỗi: --at và --repeat không dùng cùng nhau (lịch lặp tự tính các lần gửi).")
     try:
         text, title, target, send_at, source = _compose(args, settings, tree)
     except BroadcastError as exc:
         return fail(f"Lỗi: {exc}")
+    if args.repeat is not None:
+        return await _send_series(args, settings, tree, text, title, target)
     async with _broadcasts(settings) as (broadcasts, _):
         count = await broadcasts.count(target)
         if not args.yes:
@@ -148,6 +169,29 @@ def _preview(text: str, title: str | None, target: Target, send_at: float | None
     print("\n".join(lines), file=sys.stderr)
 
 
+async def _send_series(args: argparse.Namespace, settings: Settings, tree: Localities, text: str,
+                       title: str | None, target: Target) -> int:
+    async with _broadcasts(settings) as (broadcasts, _):
+        store = series_cli.store(broadcasts, tree, settings)
+        try:
+            first = store.check("broadcast", text, args.repeat, target)
+        except BroadcastError as exc:
+            return fail(f"Lỗi: {exc}")
+        if not args.yes:
+            count = await broadcasts.count(target)
+            _preview(text, title, target, first, count, settings.tz, tree)
+            print(f"Lặp lại: {args.repeat} — các lần tới: {series_cli.upcoming(args.repeat, settings.tz)}",
+                  file=sys.stderr)
+            if not await _confirmed():
+                return fail("Đã hủy, chưa tạo lịch nào.", 1)
+        series = await store.create(text, target, args.repeat, title=title, created_by="cli")
+    if args.json:
+        return print_json({"id": f"S{series}", "series": series, "next_run": local_iso(first, settings.tz)})
+    print(f"Đã tạo lịch gửi S{series} ({args.repeat}); lần đầu lúc {local_time(first, settings.tz)}.")
+    print(f"Xem các lần gửi: python -m bot broadcast show S{series}; dừng: python -m bot broadcast cancel S{series}")
+    return 0
+
+
 async def _confirmed() -> bool:
     print("Gửi thông báo này? [c/K] ", end="", file=sys.stderr, flush=True)
     line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -155,6 +199,8 @@ async def _confirmed() -> bool:
 
 
 async def cmd_broadcast_show(args: argparse.Namespace, settings: Settings) -> int:
+    if isinstance(args.id, str):
+        return await series_cli.show(args, settings)
     async with _broadcasts(settings) as (broadcasts, tree):
         report = await broadcasts.report(args.id)
         rows = await broadcasts.recipients(args.id) if report is not None and args.csv else []
@@ -224,6 +270,8 @@ def _render_report(report: Report, tz: ZoneInfo, tree: Localities) -> str:
 
 
 async def cmd_broadcast_list(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.json:
+        await series_cli.print_list(settings, args.limit)
     async with _broadcasts(settings) as (broadcasts, _):
         rows = await broadcasts.recent(args.limit)
     if args.json:
@@ -242,6 +290,8 @@ async def cmd_broadcast_list(args: argparse.Namespace, settings: Settings) -> in
 
 
 async def cmd_broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    if isinstance(args.id, str):
+        return await series_cli.cancel(args, settings)
     async with _broadcasts(settings) as (broadcasts, _):
         dropped = await broadcasts.cancel(args.id)
     if dropped is None:

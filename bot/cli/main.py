@@ -17,6 +17,7 @@ import bot.cli.audience as audience
 import bot.cli.broadcast as broadcast
 import bot.cli.content as content
 import bot.cli.operations as operations
+import bot.cli.summary as summary
 import bot.cli.supervision as supervision
 import bot.cli.tickets as tickets
 import bot.cli.zalo_oa as zalo_oa
@@ -27,7 +28,7 @@ from bot.store.db import StorageError, describe
 
 # `import bot.cli.x as x`, not `from bot.cli import x`: that would import this package's __init__ (main) back
 # operations after audience
-GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations, zalo_oa)
+GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations, zalo_oa, summary)
 
 
 def main(argv: list[str] | None = None) -> int:

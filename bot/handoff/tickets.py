@@ -199,3 +199,21 @@ class Tickets:
                 )
                 await tx.execute(f"UPDATE ticket_messages SET photo = NULL WHERE ticket IN ({marks})", ids)
         return ids
+
+
+async def by_locality(db: Database, start: float, end: float) -> dict[str, dict[str, Any]]:
+    """Locality code (the ticket's, else its author's chat's) -> {"questions", "petitions": received in
+    [start, end), "answered": of those, answered, "answer_seconds": [each one's time to answer]}."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in await db.fetchall(
+            "SELECT COALESCE(t.locality, c.locality) AS locality, t.kind, t.created_at, t.answered_at"
+            " FROM tickets t LEFT JOIN chats c ON c.id = t.chat WHERE t.created_at >= ? AND t.created_at < ?",
+            (start, end)):
+        if r["locality"] is None:
+            continue
+        mine = found.setdefault(r["locality"], {"questions": 0, "petitions": 0, "answered": 0, "answer_seconds": []})
+        mine["questions" if r["kind"] == "question" else "petitions"] += 1
+        if r["answered_at"] is not None:
+            mine["answered"] += 1
+            mine["answer_seconds"].append(r["answered_at"] - r["created_at"])
+    return found

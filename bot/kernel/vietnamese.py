@@ -34,6 +34,18 @@ def fold(text: str) -> str:
     return stripped.replace("đ", "d")
 
 
+def number(value: float, decimals: int = 0) -> str:
+    """A figure as Vietnamese write it: "." between thousands, "," before decimals (1.234,5)."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+def percent(share: float) -> str:
+    """0.625 → "62,5%" (one decimal, dropped when it is zero: "50%")."""
+    text = number(share * 100, 1)
+    return (text[:-2] if text.endswith(",0") else text) + "%"
+
+
 def has_diacritics(text: str) -> bool:
     """True if the text carries any Vietnamese mark (a tone, a vowel mark or đ)."""
     lowered = unicodedata.normalize("NFD", text.lower())

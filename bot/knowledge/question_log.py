@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import aiosqlite
 
@@ -43,6 +44,23 @@ async def last_declined(db: Database, chat: int, since: float) -> str | None:
         " ORDER BY id DESC LIMIT 1", (chat, since),
     )
     return str(text) if text else None
+
+
+async def outcomes_by_locality(db: Database, start: float, end: float,
+                               top: int = 3) -> dict[str, dict[str, Any]]:
+    """The asking chat's locality code -> {"answered", "choices", "declined": counts, "topics":
+    [(entry id, count)] most asked first, at most `top`} for questions asked in [start, end)."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in await db.fetchall(
+            "SELECT c.locality, q.outcome, q.entry_id, COUNT(*) AS n FROM question_log q JOIN chats c ON c.id = q.chat"
+            " WHERE q.asked_at >= ? AND q.asked_at < ? AND c.locality IS NOT NULL GROUP BY 1, 2, 3", (start, end)):
+        mine = found.setdefault(r["locality"], {"answered": 0, "choices": 0, "declined": 0, "topics": {}})
+        mine[r["outcome"]] += int(r["n"])
+        if r["entry_id"] and r["outcome"] == "answered":
+            mine["topics"][r["entry_id"]] = mine["topics"].get(r["entry_id"], 0) + int(r["n"])
+    for mine in found.values():
+        mine["topics"] = sorted(mine["topics"].items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return found
 
 
 async def asked_count(db: Database, chat: int) -> int:

@@ -436,6 +436,54 @@ class Plans:
             (channel, chat_id))
         return locality is not None and locality in self.tree.subtree(plan.locality)
 
+    def owner_of(self, code: str) -> str | None:
+        """The tracked locality (the level that owes activities) `code` belongs to; None above it."""
+        return self._tracked_of.get(code)
+
+    async def period_summary(self, period: str, now: float, upcoming: int = 2) -> dict[str, dict[str, Any]]:
+        """Per tracked locality in `period`: activities done by kind ("giam_sat", "phan_bien"), still
+        planned, required, and its next `upcoming` planned deadlines after `now` [(due_at, title)]."""
+        found = {code: {"giam_sat": 0, "phan_bien": 0, "planned": 0, "required": self.config.required_for(code, period),
+                        "next": []} for code in self.tracked}
+        for r in await self.db.fetchall(
+                "SELECT locality, kind, status, COUNT(*) AS n FROM supervision_plans WHERE period = ?"
+                " AND status != 'cancelled' GROUP BY 1, 2, 3", (period,)):
+            mine = found.get(self._tracked_of.get(r["locality"], ""))
+            if mine is not None:
+                mine[r["kind"] if r["status"] == "done" else "planned"] += int(r["n"])
+        for r in await self.db.fetchall(
+                "SELECT locality, title, due_at FROM supervision_plans WHERE status = 'planned' AND due_at > ?"
+                " ORDER BY due_at, id", (now,)):
+            mine = found.get(self._tracked_of.get(r["locality"], ""))
+            if mine is not None and len(mine["next"]) < upcoming:
+                mine["next"].append((r["due_at"], r["title"]))
+        return found
+
+    async def locality_facts(self, codes: Sequence[str], now: float) -> dict[str, tuple[float | None, int]]:
+        """Per locality code (or one below a tracked locality): (its tracked locality's next planned
+        deadline after `now`, or None; the activities it still owes this period)."""
+        period = self.config.period_of(now, self.tz)
+        done: dict[str, int] = {}
+        next_due: dict[str, float] = {}
+        for r in await self.db.fetchall(
+                "SELECT locality, SUM(status = 'done' AND period = ?) AS done,"
+                " MIN(CASE WHEN status = 'planned' AND due_at > ? THEN due_at END) AS next_due"
+                " FROM supervision_plans WHERE status != 'cancelled' GROUP BY locality", (period, now)):
+            owner = self._tracked_of.get(r["locality"])
+            if owner is None:
+                continue
+            done[owner] = done.get(owner, 0) + int(r["done"] or 0)
+            if r["next_due"] is not None:
+                next_due[owner] = min(next_due.get(owner, r["next_due"]), r["next_due"])
+        found = {}
+        for code in codes:
+            owner = self._tracked_of.get(code)
+            if owner is None:
+                continue
+            owed = max(self.config.required_for(owner, period) - done.get(owner, 0), 0)
+            found[code] = (next_due.get(owner), owed)
+        return found
+
     async def plan_for_chat(self, channel: str, chat_id: str) -> int | None:
         row = await self.db.fetchone(
             "SELECT r.plan FROM supervision_reminders r JOIN outbox o ON o.broadcast = r.broadcast"

@@ -117,6 +117,9 @@ class Supervision:
         self.edit = self.store.edit
         self.rebuild = self.store.rebuild
         self.table = self.store.table
+        self.period_summary = self.store.period_summary
+        self.locality_facts = self.store.locality_facts
+        self.owner_of = self.store.owner_of
         self.tracked = self.store.tracked
         self.place = self.texts.place
         self.table_text = self.texts.table_text
