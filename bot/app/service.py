@@ -12,6 +12,7 @@ from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
 from bot.channels.base import DeliveryError
 from bot.channels.registry import Channels
+from bot.dashboard.http.app import DashboardWeb
 from bot.delivery.worker import DeliveryWorker
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
@@ -103,6 +104,12 @@ async def build_app(settings: Settings) -> App:
     return App(core)
 
 
+def web_server(app: App, settings: Settings) -> WebServer:
+    """The one HTTP server: webhooks, /healthz, /metrics and the staff dashboard (/admin/)."""
+    return WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics,
+                     mounts=[DashboardWeb(app.core.dashboard)])
+
+
 def _start_failure(exc: DeliveryError, settings: Settings) -> str:
     """One sentence naming the setting to fix when a channel cannot start."""
     if getattr(exc, "channel", None) == "zalo":
@@ -150,7 +157,7 @@ async def run_service(settings: Settings) -> int:
     if (ops := await start_operations(settings)) is None:  # DATABASE.lock for our lifetime; nightly backup
         return 2
     app = await build_app(settings)
-    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics)
+    app.web = web_server(app, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -24,8 +24,8 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -36,6 +36,12 @@ from bot.store.db import Database
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Mount(Protocol):
+    """Routes another part of the service adds to this server (the dashboard's /admin/)."""
+
+    def mount(self, app: web.Application) -> None: ...
 
 MAX_BODY = 1024 * 1024  # 1 MB: a webhook update is a few kilobytes
 HEALTH_TIMEOUT = 2.0
@@ -65,13 +71,14 @@ class WebServer:
     """The aiohttp application and its listener. `channels` and `db` are read at request time."""
 
     def __init__(self, channels: Mapping[str, Channel], db: Database, host: str = "127.0.0.1", port: int = 8080, *,
-                 max_body: int = MAX_BODY, metrics: Metrics | None = None) -> None:
+                 max_body: int = MAX_BODY, metrics: Metrics | None = None, mounts: Sequence[Mount] = ()) -> None:
         self.channels = channels
         self.metrics = metrics or Metrics()
         self.db = db
         self.host = host
         self.port = port
         self.max_body = max_body
+        self.mounts = tuple(mounts)
         self.rejected = 0
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -84,6 +91,8 @@ class WebServer:
                 app.router.add_post(route.path, self._webhook_handler(name, channel, route))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
+        for mount in self.mounts:
+            mount.mount(app)
         return app
 
     async def start(self) -> None:

@@ -21,6 +21,7 @@ from bot.channels.base import Reply, Sender
 from bot.channels.registry import Channels
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
+from bot.dashboard.service import Dashboard
 from bot.delivery.direct import DirectSender
 from bot.delivery.worker import DeliveryWorker, limits_from_settings
 from bot.handoff.build import build_handoff
@@ -69,6 +70,7 @@ class Core:
     direct: DirectSender
     handoff: Handoff
     supervision: Supervision
+    dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
 
     async def close(self) -> None:
         await self.db.close()
@@ -106,12 +108,15 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
                                     is_admin=channels.is_group_admin)
     for routes in supervision.routes():
         dialogue.include(routes)
+    dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
+                          localities=localities, supervision=supervision, channels=channels, say=say)
+    dialogue.include(dashboard.routes())
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
-                registration, broadcasts, authoring, worker, progress, direct, handoff, supervision)
+                registration, broadcasts, authoring, worker, progress, direct, handoff, supervision, dashboard)
 
 
 class StaffAlert:

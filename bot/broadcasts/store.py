@@ -360,6 +360,18 @@ class Broadcasts:
         )
         return [{**dict(r), "acknowledged": bool(r["acknowledged"])} for r in rows]
 
+    async def get(self, broadcast: int) -> dict[str, Any] | None:
+        """What was composed: id, title, text, audience, locality, channel, status, send_at, created_by…"""
+        row = await self.db.fetchone(
+            "SELECT id, title, text, audience, locality, channel, status, send_at, total, created_by, created_at,"
+            " finished_at FROM broadcasts WHERE id = ?", (broadcast,))
+        return dict(row) if row else None
+
+    async def pending_by_channel(self) -> dict[str, int]:
+        """The outbox queue: sends waiting, per channel."""
+        rows = await self.db.fetchall("SELECT channel, COUNT(*) AS n FROM outbox WHERE status = 'pending' GROUP BY 1")
+        return {r["channel"]: int(r["n"]) for r in rows}
+
     async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             "SELECT b.id, b.title, b.text, b.audience, b.locality, b.channel, b.status, b.send_at, b.created_at,"

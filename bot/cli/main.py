@@ -18,12 +18,13 @@ import bot.cli.content as content
 import bot.cli.operations as operations
 import bot.cli.supervision as supervision
 import bot.cli.tickets as tickets
+import bot.cli.web as web
 from bot.kernel import logs
 from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.content import ContentError
 
 # `import bot.cli.x as x`, not `from bot.cli import x`: that would import this package's __init__ (main) back
-GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations)  # operations after audience
+GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations, web)  # operations after audience
 
 
 def main(argv: list[str] | None = None) -> int:

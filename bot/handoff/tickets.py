@@ -72,12 +72,17 @@ class Tickets:
         return _ticket(row) if row else None
 
     async def list(self, *, status: str | None = None, kind: str | None = None, chat: int | None = None,
-                   limit: int | None = None) -> list[Ticket]:
+                   limit: int | None = None, localities: list[str] | None = None,
+                   topic: str | None = None) -> list[Ticket]:
+        """Tickets in id order (the newest `limit` of them); `localities`: any of these codes."""
         where, params = ["1 = 1"], []
-        for column, value in (("status", status), ("kind", kind), ("chat", chat)):
+        for column, value in (("status", status), ("kind", kind), ("chat", chat), ("topic", topic)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if localities is not None:
+            where.append(f"locality IN ({', '.join('?' for _ in localities) or 'NULL'})")
+            params.extend(localities)
         sql = f"SELECT * FROM tickets WHERE {' AND '.join(where)} ORDER BY id"
         if limit is not None:
             sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"

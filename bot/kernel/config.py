@@ -49,6 +49,14 @@ class Settings:
     backup_dir: Path | None = None  # nightly backups of the database go here; None: off
     backup_keep: int = 7  # how many nightly backups are kept (the newest)
     backup_at: str = "02:30"  # local time (TIMEZONE) of the nightly backup, HH:MM
+    public_url: str | None = None  # base of the links the bot prints (dashboard); None: http://HTTP_HOST:HTTP_PORT
+    web_session_hours: float = 12.0  # a dashboard session ends this long after sign-in
+    web_approval_threshold: int = 0  # a web broadcast to more recipients waits for a second staff member; 0: off
+
+    @property
+    def public_base(self) -> str:
+        """PUBLIC_URL, or the address the HTTP server listens on."""
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -117,6 +125,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         backup_dir=Path(get("BACKUP_DIR") or "") if get("BACKUP_DIR") else None,
         backup_keep=_backup_keep(get("BACKUP_KEEP")),
         backup_at=_clock_time("BACKUP_AT", get("BACKUP_AT"), Settings.backup_at),
+        public_url=_url("PUBLIC_URL", get("PUBLIC_URL")) if get("PUBLIC_URL") else None,
+        web_session_hours=_rate("WEB_SESSION_HOURS", get("WEB_SESSION_HOURS"), 12),
+        web_approval_threshold=_count("WEB_APPROVAL_THRESHOLD", get("WEB_APPROVAL_THRESHOLD")),
     )
 
 
@@ -239,3 +250,12 @@ def _clock_time(name: str, value: str | None, default: str) -> str:
             and int(minutes) < 60):
         raise ConfigError(f"{name}={value!r} không hợp lệ: cần giờ dạng HH:MM, ví dụ {default}.")
     return f"{int(hours):02d}:{minutes}"
+
+
+def _count(name: str, value: str | None) -> int:
+    """A whole number ≥ 0 (0: off)."""
+    if value is None:
+        return 0
+    if not value.isdigit():
+        raise ConfigError(f"{name}={value!r} không hợp lệ: cần một số nguyên không âm (0: tắt).")
+    return int(value)

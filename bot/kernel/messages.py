@@ -269,6 +269,20 @@ REQUIRED: dict[str, frozenset[str]] = {
     "sv_offset_s": frozenset({"n"}),
     "sv_offset_day0": frozenset(),
     "sv_offset_zero": frozenset(),
+    "web_login_link": frozenset({"url"}),
+    "web_answer_sent": frozenset(),
+    "web_answer_failed": frozenset({"reason"}),
+    "web_ticket_closed": frozenset(),
+    "web_ticket_already_closed": frozenset(),
+    "web_broadcast_queued": frozenset(),
+    "web_broadcast_waiting": frozenset({"count"}),
+    "web_broadcast_cancelled": frozenset({"dropped"}),
+    "web_broadcast_not_cancelled": frozenset(),
+    "web_broadcast_approved": frozenset(),
+    "web_broadcast_rejected": frozenset(),
+    "web_approval_refused": frozenset(),
+    "web_draft_saved": frozenset({"path"}),
+    "web_draft_failed": frozenset({"reason"}),
 }
 
 
