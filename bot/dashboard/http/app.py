@@ -64,7 +64,7 @@ class DashboardWeb:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = self.errors.page(request, "error.html", status=exc.status, status_code=exc.status,
+            response = self.errors.page(request, "error.html", code=exc.status, status_code=exc.status,
                                         reason=exc.reason)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)

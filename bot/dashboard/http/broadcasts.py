@@ -62,7 +62,7 @@ class BroadcastPages(Pages):
                 counts[channel] = await self.dash.broadcasts.count(Target(target.audience, target.locality, channel))
             shown = preview(draft.title or None, draft.text, target.audience, self.dash.say)
         threshold = self.dash.settings.web_approval_threshold
-        return self.page(request, "compose.html", status=status, draft=draft, error=error, counts=counts,
+        return self.page(request, "compose.html", code=status, draft=draft, error=error, counts=counts,
                          total=sum(counts.values()), shown=shown, channels=CHANNELS, tree=self._tree(),
                          threshold=threshold)
 

@@ -29,13 +29,13 @@ class Pages:
         self.dash = dash
         self.render = render
 
-    def page(self, request: web.Request, template: str, status: int = 200, **context: object) -> web.Response:
+    def page(self, request: web.Request, template: str, code: int = 200, **context: object) -> web.Response:
         who = request.get(WHO)
         session = request.get(SESSION)
         flash = unquote(request.cookies.get(FLASH, "")) if who else ""
         body = self.render(template, who=who, csrf=session.csrf if session else "", flash=flash,
                            path=request.path, allows=allows, **context)
-        response = web.Response(text=body, content_type="text/html", status=status)
+        response = web.Response(text=body, content_type="text/html", status=code)
         if flash:
             response.del_cookie(FLASH, path=PATH)
         return response

@@ -33,19 +33,19 @@ class SignInPages(Pages):
         if not token:
             return self.page(request, "login.html", state="none")
         if self._limited(request):
-            return self.page(request, "login.html", status=429, state="limited")
+            return self.page(request, "login.html", code=429, state="limited")
         state = await self.dash.accounts.link_state(token)
-        return self.page(request, "login.html", status=200 if state == "valid" else 400, state=state, token=token,
+        return self.page(request, "login.html", code=200 if state == "valid" else 400, state=state, token=token,
                          next=_safe_next(request.query.get("next", "")))
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         if self._limited(request):
-            return self.page(request, "login.html", status=429, state="limited")
+            return self.page(request, "login.html", code=429, state="limited")
         data = await form(request)
         result = await self.dash.sign_in(data.get("t", ""))
         if isinstance(result, str):
             log.warning("dashboard: sign-in from %s refused: %s link", request.remote, result)
-            return self.page(request, "login.html", status=400 if result != "not_staff" else 403, state=result)
+            return self.page(request, "login.html", code=400 if result != "not_staff" else 403, state=result)
         cookie, _ = result
         found = redirect(_safe_next(data.get("next", "")) or f"{PATH}/")
         found.set_cookie(COOKIE, cookie, path=PATH, httponly=True, samesite="Lax",
