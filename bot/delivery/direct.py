@@ -3,10 +3,14 @@ ticket to the staff chat), counted in the delivery worker's pacing like other in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
-from bot.channels.base import Channel, Reply, Sent
+from bot.channels.base import Channel, DeliveryError, Reply, Sent
 from bot.delivery.worker import DeliveryWorker
+
+RETRY_WITHIN = 5.0  # a 429 asking to wait at most this long is waited out once (a staff answer right after
+# the bot's own reply to that resident meets the 1-a-second limit of a private chat)
 
 
 class DirectSender:
@@ -16,6 +20,13 @@ class DirectSender:
 
     async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent:
         """Raises KeyError when that channel is not running, DeliveryError when the send fails."""
-        sent = await self.channels[channel].send(chat_id, reply)
+        target = self.channels[channel]
+        try:
+            sent = await target.send(chat_id, reply)
+        except DeliveryError as exc:
+            if exc.kind != "rate_limited" or (exc.retry_after or 0) > RETRY_WITHIN:
+                raise
+            await asyncio.sleep(exc.retry_after or 1.0)
+            sent = await target.send(chat_id, reply)
         self.worker.note_interactive(channel, "group" if chat_id.startswith("-") else "private", chat_id)
         return sent

@@ -34,7 +34,7 @@ async def test_a_link_signs_in_once_and_the_cookie_is_locked_down(settings):
         assert "Secure" not in cookie  # PUBLIC_URL is http here
         home = await client.get("/admin/")
         assert home.status == 200 and "Tổng quan" in await home.text() and "quản trị" in await home.text()
-        assert home.headers["X-Frame-Options"] == "DENY" and home.headers["Referrer-Policy"] == "no-referrer"
+        assert home.headers["X-Frame-Options"] == "DENY" and home.headers["Referrer-Policy"] == "same-origin"
         client.session.cookie_jar.clear()
         again = await client.post("/admin/login", data={"t": token}, headers=origin(client))
         assert again.status == 400 and "đã được dùng" in await again.text()
