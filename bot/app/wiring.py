@@ -87,7 +87,8 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     channels, metrics, flows = Channels(), Metrics(), Flows()
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
-    dialogue = Dialogue(content, index, chats, QuestionLog(db), flows)
+    questions = QuestionLog(db)
+    dialogue = Dialogue(content, index, chats, questions, flows)
     say = dialogue.say
     broadcasts = Broadcasts(db, localities)
     worker = DeliveryWorker(db, channels, limits_from_settings(settings), ack_label=say("ack_button"),
@@ -109,7 +110,8 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
     for routes in supervision.routes():
         dialogue.include(routes)
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
-                          localities=localities, supervision=supervision, channels=channels, say=say)
+                          localities=localities, supervision=supervision, channels=channels, say=say,
+                          questions=questions, paused_until=lambda channel: worker.pacer(channel).paused_until)
     dialogue.include(dashboard.routes())
     log.info(
         "content loaded: %d entries, %d topics; database %s",

@@ -20,6 +20,7 @@ from bot.dashboard.auth import LINK_TTL, Attempts
 from bot.handoff.service import Handoff
 from bot.kernel.config import Settings
 from bot.kernel.messages import Messages
+from bot.knowledge.question_log import QuestionLog
 from bot.store.db import Database
 from bot.supervision.service import Supervision
 
@@ -48,7 +49,11 @@ class Who:
 class Dashboard:
     def __init__(self, settings: Settings, db: Database, *, staff: Staff, chats: Chats, broadcasts: Broadcasts,
                  handoff: Handoff, localities: Localities, supervision: Supervision,
-                 channels: Mapping[str, Channel], say: Messages, clock: Callable[[], float] = time.time) -> None:
+                 channels: Mapping[str, Channel], say: Messages, questions: QuestionLog,
+                 paused_until: Callable[[str], float] = lambda channel: 0.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`questions`: the question log (read for the overview); `paused_until(channel)`: when the
+        delivery worker resumes a paused channel (epoch; 0 when it is not paused)."""
         self.settings = settings
         self.db = db
         self.staff = staff
@@ -59,6 +64,8 @@ class Dashboard:
         self.supervision = supervision
         self.channels = channels
         self.say = say
+        self.questions = questions
+        self.paused_until = paused_until
         self.clock = clock
         self.accounts = Accounts(db, clock)
         self.audit = Audit(db, clock)

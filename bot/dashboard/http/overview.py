@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
+from bot.dashboard import stats
 from bot.dashboard.http.common import Pages
 
 
@@ -13,16 +16,10 @@ class OverviewPages(Pages):
         router.add_get("/audit", self.audit)
 
     async def overview(self, request: web.Request) -> web.Response:
-        tickets = self.dash.handoff.tickets
-        open_tickets = await tickets.list(status="open")
-        pending = await self.dash.broadcasts.pending_by_channel()
-        channels = [{"name": name, "running": channel.running, "pending": pending.get(name, 0)}
-                    for name, channel in self.dash.channels.items()]
-        table = await self.dash.supervision.store.table()
-        return self.page(request, "overview.html", open_tickets=len(open_tickets),
-                         unanswered=sum(1 for t in open_tickets if t.answered_at is None),
-                         broadcasts=await self.dash.broadcasts.recent(5), channels=channels,
-                         pending=sum(pending.values()), supervision=table)
+        figures = await stats.overview(self.dash, time.time())
+        days = figures["questions"]["days"]
+        peak = max((d["total"] for d in days), default=0) or 1
+        return self.page(request, "overview.html", f=figures, peak=peak, recent=await self.dash.broadcasts.recent(5))
 
     async def audit(self, request: web.Request) -> web.Response:
         rows = await self.dash.audit.recent(200, actor=request.query.get("actor") or None,
