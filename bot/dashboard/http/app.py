@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot.dashboard.auth import origin_of, origin_ok, same_token
+from bot.dashboard.http.api import Api
 from bot.dashboard.http.broadcasts import BroadcastPages
 from bot.dashboard.http.common import COOKIE, PATH, SESSION, WHO, Handler, Pages
 from bot.dashboard.http.overview import OverviewPages
@@ -54,6 +55,7 @@ class DashboardWeb:
             group.add_routes(admin.router)  # type: ignore[attr-defined]
         admin.router.add_static("/static", STATIC)
         app.add_subapp(PATH, admin)
+        Api(self.dash).mount(app)
 
     def origins(self, request: web.Request) -> set[str]:
         return {origin_of(self.dash.settings.public_base), f"{request.scheme}://{request.host}".lower()}
