@@ -283,6 +283,16 @@ REQUIRED: dict[str, frozenset[str]] = {
     "web_approval_refused": frozenset(),
     "web_draft_saved": frozenset({"path"}),
     "web_draft_failed": frozenset({"reason"}),
+    "web_plan_added": frozenset({"id"}),
+    "web_plan_not_done": frozenset({"id", "outcome"}),
+    "web_plan_done": frozenset({"id"}),
+    "web_plan_due_invalid": frozenset({"error"}),
+    "web_plan_not_edited": frozenset({"id", "outcome"}),
+    "web_plan_due": frozenset({"id"}),
+    "web_plan_not_cancelled": frozenset({"id"}),
+    "web_plan_cancelled": frozenset({"id"}),
+    "web_role_set": frozenset({"who", "role"}),
+    "web_role_refused": frozenset({"who"}),
 }
 
 

@@ -18,8 +18,10 @@ from bot.dashboard.auth import origin_of, origin_ok, same_token
 from bot.dashboard.http.api import Api
 from bot.dashboard.http.broadcasts import BroadcastPages
 from bot.dashboard.http.common import COOKIE, PATH, SESSION, WHO, Handler, Pages
+from bot.dashboard.http.groups import GroupPages
 from bot.dashboard.http.overview import OverviewPages
 from bot.dashboard.http.signin import SignInPages
+from bot.dashboard.http.supervision import SupervisionPages
 from bot.dashboard.http.tickets import TicketPages
 from bot.dashboard.render import Renderer
 from bot.dashboard.service import Dashboard
@@ -47,7 +49,8 @@ class DashboardWeb:
         self.render = Renderer(dash.settings.tz)
         self.errors = Pages(dash, self.render)
         self.groups: list[Pages] = [SignInPages(dash, self.render), OverviewPages(dash, self.render),
-                                    BroadcastPages(dash, self.render), TicketPages(dash, self.render)]
+                                    BroadcastPages(dash, self.render), TicketPages(dash, self.render),
+                                    SupervisionPages(dash, self.render), GroupPages(dash, self.render)]
 
     def mount(self, app: web.Application) -> None:
         admin = web.Application(middlewares=[self.guard])
