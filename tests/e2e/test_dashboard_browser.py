@@ -144,4 +144,15 @@ async def test_sign_in_send_a_broadcast_watch_it_and_answer_a_ticket(service, br
     await no_sideways_scroll(page)
     await take(page, "ticket")
     assert (await app.core.handoff.tickets.get(tickets[-1].id)).status == "answered"
+
+    # the other pages fit the width too
+    base = link.split("/admin/")[0]
+    for path, name in (("/admin/", "overview-after"), ("/admin/supervision", "supervision"),
+                       ("/admin/groups", "groups"), ("/admin/audit", "audit")):
+        await page.goto(base + path)
+        await page.wait_for_selector("h1")
+        await no_sideways_scroll(page)
+        await take(page, name)
+    assert await page.locator("#audit td", has_text="ticket.answer").count() == 1
+    assert await page.locator("#audit td", has_text="broadcast.send").count() == 1
     await context.close()
