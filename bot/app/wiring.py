@@ -111,7 +111,8 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
         dialogue.include(routes)
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
-                          questions=questions, paused_until=lambda channel: worker.pacer(channel).paused_until)
+                          questions=questions, content=content, index=index,
+                          paused_until=lambda channel: worker.pacer(channel).paused_until)
     dialogue.include(dashboard.routes())
     log.info(
         "content loaded: %d entries, %d topics; database %s",

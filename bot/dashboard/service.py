@@ -19,7 +19,9 @@ from bot.dashboard.audit import Audit
 from bot.dashboard.auth import LINK_TTL, Attempts
 from bot.handoff.service import Handoff
 from bot.kernel.config import Settings
+from bot.kernel.content import Content
 from bot.kernel.messages import Messages
+from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
 from bot.store.db import Database
 from bot.supervision.service import Supervision
@@ -50,6 +52,7 @@ class Dashboard:
     def __init__(self, settings: Settings, db: Database, *, staff: Staff, chats: Chats, broadcasts: Broadcasts,
                  handoff: Handoff, localities: Localities, supervision: Supervision,
                  channels: Mapping[str, Channel], say: Messages, questions: QuestionLog,
+                 content: Content, index: KnowledgeIndex,
                  paused_until: Callable[[str], float] = lambda channel: 0.0,
                  clock: Callable[[], float] = time.time) -> None:
         """`questions`: the question log (read for the overview); `paused_until(channel)`: when the
@@ -65,6 +68,8 @@ class Dashboard:
         self.channels = channels
         self.say = say
         self.questions = questions
+        self.content = content  # read by the Knowledge page (the index the running service answers with)
+        self.index = index
         self.paused_until = paused_until
         self.clock = clock
         self.accounts = Accounts(db, clock)

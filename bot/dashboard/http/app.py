@@ -19,6 +19,7 @@ from bot.dashboard.http.api import Api
 from bot.dashboard.http.broadcasts import BroadcastPages
 from bot.dashboard.http.common import COOKIE, PATH, SESSION, WHO, Handler, Pages
 from bot.dashboard.http.groups import GroupPages
+from bot.dashboard.http.knowledge import KnowledgePages
 from bot.dashboard.http.overview import OverviewPages
 from bot.dashboard.http.signin import SignInPages
 from bot.dashboard.http.supervision import SupervisionPages
@@ -50,7 +51,8 @@ class DashboardWeb:
         self.errors = Pages(dash, self.render)
         self.groups: list[Pages] = [SignInPages(dash, self.render), OverviewPages(dash, self.render),
                                     BroadcastPages(dash, self.render), TicketPages(dash, self.render),
-                                    SupervisionPages(dash, self.render), GroupPages(dash, self.render)]
+                                    SupervisionPages(dash, self.render), GroupPages(dash, self.render),
+                                    KnowledgePages(dash, self.render)]
 
     def mount(self, app: web.Application) -> None:
         admin = web.Application(middlewares=[self.guard])

@@ -1,0 +1,33 @@
+"""Knowledge (read side): the entries the bot serves, searched by title; "try a question" (what the
+bot would answer and how sure it is); the knowledge gaps (what residents asked that it declined or
+forwarded, grouped like `kb gaps`). Editing entries from the web is not built yet."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.dashboard.http.common import Pages
+from bot.kernel.markup import to_html
+from bot.kernel.vietnamese import fold
+from bot.knowledge import gaps
+
+SHOWN_GAPS = 30
+
+
+class KnowledgePages(Pages):
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/knowledge", self.knowledge)
+
+    async def knowledge(self, request: web.Request) -> web.Response:
+        find = request.query.get("find", "").strip()
+        entries = self.dash.content.entries
+        if find:
+            needle = fold(find)
+            entries = [e for e in entries if needle in fold(e.title) or needle in fold(e.id)
+                       or any(needle in fold(q) for q in e.questions)]
+        question = request.query.get("q", "").strip()[:500]
+        answer = self.dash.index.search(question) if question else None
+        answer_html = to_html(answer.best.entry.body) if answer and answer.best and answer.decision == "answer" else ""
+        groups = gaps.group(await gaps.collect(self.dash.db))[:SHOWN_GAPS]
+        return self.page(request, "knowledge.html", entries=entries, find=find, question=question, answer=answer,
+                         answer_html=answer_html, groups=groups)
