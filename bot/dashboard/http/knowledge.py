@@ -4,6 +4,9 @@ forwarded, grouped like `kb gaps`). Editing entries from the web is not built ye
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from aiohttp import web
 
 from bot.dashboard.http.common import Pages
@@ -12,6 +15,7 @@ from bot.kernel.vietnamese import fold
 from bot.knowledge import gaps
 
 SHOWN_GAPS = 30
+GAP_DAYS = 7  # the gaps of the last week (?days=N for more)
 
 
 class KnowledgePages(Pages):
@@ -28,6 +32,9 @@ class KnowledgePages(Pages):
         question = request.query.get("q", "").strip()[:500]
         answer = self.dash.index.search(question) if question else None
         answer_html = to_html(answer.best.entry.body) if answer and answer.best and answer.decision == "answer" else ""
-        groups = gaps.group(await gaps.collect(self.dash.db))[:SHOWN_GAPS]
+        days = int(request.query["days"]) if request.query.get("days", "").isdigit() else GAP_DAYS
+        asked = await gaps.collect(self.dash.db, time.time() - days * 86400)
+        # gaps.group is quadratic in distinct questions: off the event loop, so residents' answers never wait on it
+        groups = (await asyncio.to_thread(gaps.group, asked))[:SHOWN_GAPS]
         return self.page(request, "knowledge.html", entries=entries, find=find, question=question, answer=answer,
-                         answer_html=answer_html, groups=groups)
+                         answer_html=answer_html, groups=groups, days=days)
