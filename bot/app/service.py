@@ -14,6 +14,7 @@ from bot.app.web import WebServer, derived_secret
 from bot.app.wiring import Core, build_core
 from bot.channels.base import DeliveryError, Inbound, Reply
 from bot.channels.registry import Channels
+from bot.dashboard.http.app import DashboardWeb
 from bot.delivery.worker import DeliveryWorker
 from bot.kernel.config import Settings
 from bot.operations.metrics import Metrics
@@ -153,6 +154,12 @@ def zalo_oa_channel(core: Core, settings: Settings,
     )
 
 
+def web_server(app: App, settings: Settings) -> WebServer:
+    """The one HTTP server: webhooks, /healthz, /metrics and the staff dashboard (/admin/)."""
+    return WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics,
+                     quota=app.quota if app.quotas else None, mounts=[DashboardWeb(app.core.dashboard)])
+
+
 def _start_failure(exc: DeliveryError, settings: Settings) -> str:
     """One sentence naming the setting to fix when a channel cannot start."""
     if getattr(exc, "channel", None) == "zalo_oa":
@@ -211,8 +218,7 @@ async def run_service(settings: Settings) -> int:
     except BaseException:
         await ops.stop()
         raise
-    app.web = WebServer(app.channels, app.core.db, settings.http_host, settings.http_port, metrics=app.metrics,
-                        quota=app.quota if app.quotas else None)
+    app.web = web_server(app, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,8 +28,8 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -40,6 +40,12 @@ from bot.store.db import Database
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Mount(Protocol):
+    """Routes another part of the service adds to this server (the dashboard's /admin/)."""
+
+    def mount(self, app: web.Application) -> None: ...
 
 MAX_BODY = 1024 * 1024  # 1 MB: a webhook update is a few kilobytes
 HEALTH_TIMEOUT = 2.0
@@ -70,7 +76,7 @@ class WebServer:
 
     def __init__(self, channels: Mapping[str, Channel], db: Database, host: str = "127.0.0.1", port: int = 8080, *,
                  max_body: int = MAX_BODY, metrics: Metrics | None = None,
-                 quota: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
+                 quota: Callable[[], Awaitable[dict[str, Any]]] | None = None, mounts: Sequence[Mount] = ()) -> None:
         self.channels = channels
         self.quota = quota  # today's message counts of channels with a plan quota (the Zalo OA)
         self.metrics = metrics or Metrics()
@@ -78,6 +84,7 @@ class WebServer:
         self.host = host
         self.port = port
         self.max_body = max_body
+        self.mounts = tuple(mounts)
         self.rejected = 0
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -92,6 +99,8 @@ class WebServer:
                     app.router.add_get(page.path, self._page_handler(page))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
+        for mount in self.mounts:
+            mount.mount(app)
         return app
 
     async def start(self) -> None:

@@ -24,6 +24,7 @@ from bot.channels.base import Inbound, Reply, Sender
 from bot.channels.registry import Channels
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
+from bot.dashboard.service import Dashboard
 from bot.delivery.pacing import Pacing, limits_from_settings
 from bot.delivery.replies import ReplyQueue
 from bot.delivery.replies import erase_person as erase_owed
@@ -91,6 +92,7 @@ class Core:
     supervision: Supervision
     series: SeriesStore  # recurring broadcasts, quarterly summaries, the weekly digest (issue 15)
     schedules: SeriesScheduler  # APScheduler: one job a series, rebuilt from the table at start
+    dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
 
     async def receive(self, inbound: Inbound) -> list[Reply]:
         """What a channel adapter calls with each update: the dialogue answers, the reply queue
@@ -131,7 +133,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     flows = Flows(db, ttl=settings.flow_expiry_hours * 3600)  # steps and drafts, kept in SQLite
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
-    dialogue = Dialogue(content, index, chats, QuestionLog(db), flows)
+    questions = QuestionLog(db)
+    dialogue = Dialogue(content, index, chats, questions, flows)
     say = dialogue.say
     broadcasts = Broadcasts(db, localities)
     pacing = Pacing(limits_from_settings(settings))  # replies and broadcasts count in the same windows
@@ -155,6 +158,11 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
         dialogue.include(routes)
     series, _ = build_series(settings, db, localities, supervision, broadcasts, chats, say, content.entries)
     schedules = SeriesScheduler(series, worker.notify, standing=standing)
+    dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
+                          localities=localities, supervision=supervision, channels=channels, say=say,
+                          questions=questions, content=content, index=index,
+                          paused_until=lambda channel: worker.pacer(channel).paused_until)
+    dialogue.include(dashboard.routes())
     await flows.load()  # after every feature declared its steps and drafts
     await handoff.limiter.load()
     log.info(
@@ -163,7 +171,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
                 registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
-                series, schedules)
+                series, schedules, dashboard)
 
 
 class StaffAlert:

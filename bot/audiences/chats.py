@@ -98,6 +98,13 @@ class Chats:
             rows = [(now, channel, chat_id) for chat_id in chat_ids]
         await self.db.write_many(sql, rows)
 
+    async def subscribers_by_locality(self) -> dict[str, int]:
+        """Residents who agreed to receive news (active private chats), per locality code ("" none)."""
+        rows = await self.db.fetchall(
+            "SELECT COALESCE(locality, '') AS locality, COUNT(*) AS n FROM chats WHERE kind = 'private'"
+            " AND consent = 1 AND active = 1 AND channel != 'console' GROUP BY 1")
+        return {r["locality"]: int(r["n"]) for r in rows}
+
     async def set_active(self, channel: str, chat_id: str, active: bool) -> None:
         await self.db.write(
             "UPDATE chats SET active = ? WHERE channel = ? AND chat_id = ?", (int(active), channel, chat_id)
@@ -118,6 +125,15 @@ class Staff:
             "SELECT 1 FROM staff WHERE channel = ? AND user_id = ?", (channel, user_id)
         )
         return row is not None
+
+    async def everyone(self) -> list[tuple[str, str, str]]:
+        """(channel, user_id, "settings" | "granted") of every staff member."""
+        found = [(channel, user, "settings") for channel, ids in sorted(self.configured.items())
+                 for user in sorted(ids)]
+        seen = {(c, u) for c, u, _ in found}
+        rows = await self.db.fetchall("SELECT channel, user_id FROM staff ORDER BY added_at")
+        return found + [(r["channel"], r["user_id"], "granted") for r in rows
+                        if (r["channel"], r["user_id"]) not in seen]
 
     async def add(self, channel: str, user_id: str) -> bool:
         """Grant; False if already granted."""

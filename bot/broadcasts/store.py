@@ -368,6 +368,41 @@ class Broadcasts:
         )
         return [{**dict(r), "acknowledged": bool(r["acknowledged"])} for r in rows]
 
+    async def get(self, broadcast: int) -> dict[str, Any] | None:
+        """What was composed: id, title, text, audience, locality, channel, status, send_at, created_by…"""
+        row = await self.db.fetchone(
+            "SELECT id, title, text, audience, locality, channel, status, send_at, total, created_by, created_at,"
+            " finished_at FROM broadcasts WHERE id = ?", (broadcast,))
+        return dict(row) if row else None
+
+    async def by_locality_since(self, since: float) -> dict[str, dict[str, int]]:
+        """Staff broadcasts (not supervision's own) created since `since`: per recipient locality
+        ("" unknown), {"total", "sent", "failed", "acknowledged"}; "broadcasts" counts them overall."""
+        rows = await self.db.fetchall(
+            "SELECT COALESCE(o.locality, '') AS locality, COUNT(*) AS total, SUM(o.status = 'sent') AS sent,"
+            " SUM(o.status = 'failed') AS failed, SUM(EXISTS (SELECT 1 FROM acknowledgements a"
+            " WHERE a.broadcast = o.broadcast AND a.chat = o.chat)) AS acknowledged"
+            " FROM outbox o JOIN broadcasts b ON b.id = o.broadcast"
+            " WHERE b.created_at >= ? AND COALESCE(b.source, '') NOT LIKE 'sv:%' GROUP BY 1", (since,))
+        return {r["locality"]: {k: int(r[k] or 0) for k in ("total", "sent", "failed", "acknowledged")} for r in rows}
+
+    async def count_since(self, since: float) -> int:
+        return int(await self.db.fetchval(
+            "SELECT COUNT(*) FROM broadcasts WHERE created_at >= ? AND status != 'draft'"
+            " AND COALESCE(source, '') NOT LIKE 'sv:%'", (since,)))
+
+    async def last_failures(self) -> dict[str, tuple[str, float | None]]:
+        """Per channel, the reason of the newest failed send (cancellations aside) and when it was tried."""
+        rows = await self.db.fetchall(
+            "SELECT o.channel, o.reason, o.next_attempt_at FROM outbox o JOIN (SELECT channel, MAX(id) AS id"
+            " FROM outbox WHERE status = 'failed' AND reason != 'cancelled' GROUP BY channel) m ON m.id = o.id")
+        return {r["channel"]: (r["reason"] or "", r["next_attempt_at"]) for r in rows}
+
+    async def pending_by_channel(self) -> dict[str, int]:
+        """The outbox queue: sends waiting, per channel."""
+        rows = await self.db.fetchall("SELECT channel, COUNT(*) AS n FROM outbox WHERE status = 'pending' GROUP BY 1")
+        return {r["channel"]: int(r["n"]) for r in rows}
+
     async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             "SELECT b.id, b.title, b.text, b.audience, b.locality, b.channel, b.status, b.send_at, b.created_at,"

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +20,7 @@ from zoneinfo import ZoneInfo
 import bot.cli.series as series_cli
 from bot.audiences.chats import CHANNELS
 from bot.audiences.localities import Localities, load_strict, resolve_locality
+from bot.broadcasts.export import recipients_csv
 from bot.broadcasts.series import parse_name
 from bot.broadcasts.store import (
     BroadcastError,
@@ -223,23 +221,14 @@ async def cmd_broadcast_show(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
-CSV_COLUMNS = ("channel", "chat_id", "kind", "locality", "status", "reason", "sent_at", "acknowledged")
-
-
 def _write_csv(target: str, rows: list[dict[str, Any]], tz: ZoneInfo) -> int:
-    """Per-recipient rows; sent_at in local time (dd/mm/yyyy HH:MM:SS), acknowledged 1/0."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        sent_at = datetime.fromtimestamp(r["sent_at"], tz).strftime("%d/%m/%Y %H:%M:%S") if r["sent_at"] else ""
-        writer.writerow([r["channel"], r["chat_id"], r["kind"], r["locality"] or "", r["status"], r["reason"] or "",
-                         sent_at, int(r["acknowledged"])])
+    """Per-recipient rows (bot/broadcasts/export.py), to stdout or a file."""
+    text = recipients_csv(rows, tz)
     if target == "-":
-        sys.stdout.write(out.getvalue())
+        sys.stdout.write(text)
         return 0
     try:
-        Path(target).write_text(out.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads Vietnamese right
+        Path(target).write_text(text, encoding="utf-8-sig")  # BOM: Excel reads Vietnamese right
     except OSError as exc:
         return fail(f"Không ghi được tệp {target}: {exc.strerror or exc}", 1)
     print(f"Đã ghi {len(rows)} dòng vào {target}.", file=sys.stderr)

@@ -20,6 +20,7 @@ import bot.cli.operations as operations
 import bot.cli.summary as summary
 import bot.cli.supervision as supervision
 import bot.cli.tickets as tickets
+import bot.cli.web as web
 import bot.cli.zalo_oa as zalo_oa
 from bot.kernel import logs
 from bot.kernel.config import ConfigError, load_settings
@@ -28,7 +29,7 @@ from bot.store.db import StorageError, describe
 
 # `import bot.cli.x as x`, not `from bot.cli import x`: that would import this package's __init__ (main) back
 # operations after audience
-GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations, zalo_oa, summary)
+GROUPS = (assistant, content, audience, broadcast, tickets, supervision, operations, zalo_oa, summary, web)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -369,23 +369,28 @@ class Handoff:
         return [Reply(self.say("handoff_done", id=ticket, name=turn.inbound.display_name or by))]
 
     async def answer(self, inbound: Inbound, ticket_id: int, text: str) -> list[Reply]:
-        """A staff answer: to the resident on their channel, then recorded on the ticket."""
+        """A staff answer in the chat: to the resident on their channel, then recorded on the ticket."""
+        _, said = await self.answer_as(staff_label(inbound), inbound.display_name, ticket_id, text)
+        return [Reply(said)]
+
+    async def answer_as(self, by: str, name: str, ticket_id: int, text: str) -> tuple[bool, str]:
+        """A staff answer from the chat or the dashboard (`by` as in `staff_label`): to the resident on
+        their channel, then recorded on the ticket; (delivered, the sentence to tell the staff member)."""
         text = text.strip()
         if not text:
-            return [Reply(self.say("traloi_usage"))]
+            return False, self.say("traloi_usage")
         if len(text) > MAX_TICKET_CHARS * 2:
-            return [Reply(self.say("handoff_too_long", limit=MAX_TICKET_CHARS * 2))]
+            return False, self.say("handoff_too_long", limit=MAX_TICKET_CHARS * 2)
         ticket = await self.tickets.get(ticket_id)
         if ticket is None:
-            return [Reply(self.say("ticket_missing", id=ticket_id))]
-        by = staff_label(inbound)
+            return False, self.say("ticket_missing", id=ticket_id)
         delivered, reason = await self._deliver(ticket, self.say("handoff_answer", id=ticket.id, answer=text))
         if not delivered:
             log.warning("ticket %d: answer by %s not delivered: %s", ticket.id, by, reason)
-            return [Reply(self.say("handoff_undelivered", id=ticket.id, reason=reason))]
+            return False, self.say("handoff_undelivered", id=ticket.id, reason=reason)
         await self.tickets.answer(ticket.id, text, by)
         log.info("ticket %d answered by %s", ticket.id, by)
-        return [Reply(self.say("handoff_answer_sent", id=ticket.id, name=inbound.display_name or by))]
+        return True, self.say("handoff_answer_sent", id=ticket.id, name=name or by)
 
     async def _deliver(self, ticket: Ticket, text: str) -> tuple[bool, str]:
         if ticket.chat is None:

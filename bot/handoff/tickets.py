@@ -73,16 +73,33 @@ class Tickets:
         return _ticket(row) if row else None
 
     async def list(self, *, status: str | None = None, kind: str | None = None, chat: int | None = None,
-                   limit: int | None = None) -> list[Ticket]:
+                   limit: int | None = None, localities: list[str] | None = None,
+                   topic: str | None = None) -> list[Ticket]:
+        """Tickets in id order (the newest `limit` of them); `localities`: any of these codes."""
         where, params = ["1 = 1"], []
-        for column, value in (("status", status), ("kind", kind), ("chat", chat)):
+        for column, value in (("status", status), ("kind", kind), ("chat", chat), ("topic", topic)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if localities is not None:
+            where.append(f"locality IN ({', '.join('?' for _ in localities) or 'NULL'})")
+            params.extend(localities)
         sql = f"SELECT * FROM tickets WHERE {' AND '.join(where)} ORDER BY id"
         if limit is not None:
             sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
         return [_ticket(r) for r in await self.db.fetchall(sql, params)]
+
+    async def counts(self) -> dict[str, int]:
+        """Tickets per status."""
+        rows = await self.db.fetchall("SELECT status, COUNT(*) AS n FROM tickets GROUP BY status")
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    async def first_responses(self, since: float) -> list[float]:
+        """Seconds from each ticket opened since `since` to the first staff message on it (answered ones)."""
+        rows = await self.db.fetchall(
+            "SELECT MIN(m.at) - t.created_at AS waited FROM tickets t JOIN ticket_messages m ON m.ticket = t.id"
+            " AND m.direction = 'staff' WHERE t.created_at >= ? GROUP BY t.id", (since,))
+        return [float(r["waited"]) for r in rows]
 
     async def open_count(self, chat: int) -> int:
         return int(await self.db.fetchval("SELECT COUNT(*) FROM tickets WHERE chat = ? AND status = 'open'", (chat,)))

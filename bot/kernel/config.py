@@ -58,6 +58,14 @@ class Settings:
     zalo_oa_oauth_url: str = "https://oauth.zaloapp.com"
     zalo_oa_rate_per_second: float = 20.0  # Zalo allows about 4,000 requests a minute
     zalo_oa_template: str = "none"  # none | promotion | transaction: outside the 7-day window
+    public_url: str | None = None  # base of the links the bot prints (dashboard); None: http://HTTP_HOST:HTTP_PORT
+    web_session_hours: float = 12.0  # a dashboard session ends this long after sign-in
+    web_approval_threshold: int = 0  # a web broadcast to more recipients waits for a second staff member; 0: off
+
+    @property
+    def public_base(self) -> str:
+        """PUBLIC_URL, or the address the HTTP server listens on."""
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -128,6 +136,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         backup_at=_clock_time("BACKUP_AT", get("BACKUP_AT"), Settings.backup_at),
         flow_expiry_hours=_rate("FLOW_EXPIRY_HOURS", get("FLOW_EXPIRY_HOURS"), 24),
         **_zalo_oa(get),
+        public_url=_url("PUBLIC_URL", get("PUBLIC_URL")) if get("PUBLIC_URL") else None,
+        web_session_hours=_rate("WEB_SESSION_HOURS", get("WEB_SESSION_HOURS"), 12),
+        web_approval_threshold=_count("WEB_APPROVAL_THRESHOLD", get("WEB_APPROVAL_THRESHOLD")),
     )
 
 
@@ -281,3 +292,12 @@ def _zalo_oa(get) -> dict[str, object]:
                 raise ConfigError(f"Đã đặt ZALO_OA_APP_ID nhưng thiếu {name}: lấy nó trong Zalo for Developers "
                                   "(ứng dụng, mục Official Account).")
     return values
+
+
+def _count(name: str, value: str | None) -> int:
+    """A whole number ≥ 0 (0: off)."""
+    if value is None:
+        return 0
+    if not value.isdigit():
+        raise ConfigError(f"{name}={value!r} không hợp lệ: cần một số nguyên không âm (0: tắt).")
+    return int(value)

@@ -36,6 +36,16 @@ class QuestionLog:
         )
 
 
+    async def per_day(self, since: float, utc_offset: float) -> dict[int, dict[str, int]]:
+        """Questions asked since `since`, per local day (days since the epoch, local time) and outcome."""
+        rows = await self.db.fetchall(
+            "SELECT CAST((asked_at + ?) / 86400 AS INTEGER) AS day, outcome, COUNT(*) AS n FROM question_log"
+            " WHERE asked_at >= ? GROUP BY 1, 2", (utc_offset, since))
+        days: dict[int, dict[str, int]] = {}
+        for r in rows:
+            days.setdefault(int(r["day"]), {"answered": 0, "choices": 0, "declined": 0})[r["outcome"]] = int(r["n"])
+        return days
+
 
 async def last_declined(db: Database, chat: int, since: float) -> str | None:
     """The chat's latest question the bot declined, asked at or after `since`."""

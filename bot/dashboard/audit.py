@@ -1,0 +1,34 @@
+"""The audit log: every staff action, who, what, when and through what (web, chat, CLI, API)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.store.db import Database
+
+
+class Audit:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def record(self, actor: str, via: str, action: str, target: str | None = None,
+                     detail: str | None = None) -> None:
+        await self.db.write(
+            "INSERT INTO audit_log (at, actor, via, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.clock(), actor, via, action, target, (detail or "")[:500] or None))
+
+    async def recent(self, limit: int = 100, *, actor: str | None = None,
+                     action: str | None = None) -> list[dict[str, Any]]:
+        where, params = ["1 = 1"], []
+        if actor:
+            where.append("actor = ?")
+            params.append(actor)
+        if action:
+            where.append("action LIKE ?")
+            params.append(f"{action}%")
+        rows = await self.db.fetchall(
+            f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [dict(r) for r in rows]

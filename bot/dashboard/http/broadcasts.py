@@ -1,0 +1,202 @@
+"""Broadcasts: the list, compose with a preview and per-channel recipient counts, send (or ask a
+second staff member when WEB_APPROVAL_THRESHOLD applies), live progress, the report and its CSV."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.audiences.chats import CHANNELS
+from bot.broadcasts.export import recipients_csv
+from bot.broadcasts.store import BroadcastError, Target, parse_audience, parse_time
+from bot.dashboard.http.common import PATH, WHO, Pages, form, need, redirect
+from bot.dashboard.preview import preview
+
+PAST_SLACK = 60.0
+SHOWN_RECIPIENTS = 500  # rows of the report table; the CSV has them all
+
+
+@dataclass
+class Draft:
+    title: str = ""
+    text: str = ""
+    audience: str = "groups"
+    locality: str = ""
+    channel: str = ""
+    at: str = ""  # datetime-local value, local time
+
+
+class BroadcastPages(Pages):
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/broadcasts", self.list_page)
+        router.add_get("/broadcasts/new", self.compose_page)
+        router.add_post("/broadcasts/preview", self.preview)
+        router.add_post("/broadcasts", self.send)
+        router.add_get(r"/broadcasts/{id:\d+}", self.show)
+        router.add_get(r"/broadcasts/{id:\d+}/progress.json", self.progress)
+        router.add_get(r"/broadcasts/{id:\d+}/report.csv", self.csv)
+        router.add_post(r"/broadcasts/{id:\d+}/cancel", self.cancel)
+        router.add_post(r"/broadcasts/{id:\d+}/approve", self.approve)
+        router.add_post(r"/broadcasts/{id:\d+}/reject", self.reject)
+
+    # ------------------------------------------------------------------ list and compose
+
+    async def list_page(self, request: web.Request) -> web.Response:
+        rows = await self.dash.broadcasts.recent(100)
+        waiting = {a["broadcast"]: a for a in await self.dash.approvals.waiting()}
+        return self.page(request, "broadcasts.html", rows=rows, waiting=waiting)
+
+    async def compose_page(self, request: web.Request) -> web.Response:
+        return await self._compose(request, Draft())
+
+    async def _compose(self, request: web.Request, draft: Draft, *, error: str = "", show: bool = False,
+                       status: int = 200) -> web.Response:
+        counts: dict[str, int] = {}
+        shown = None
+        if show and not error:
+            target = self._target(draft)
+            for channel in [target.channel] if target.channel else list(CHANNELS):
+                counts[channel] = await self.dash.broadcasts.count(Target(target.audience, target.locality, channel))
+            shown = preview(draft.title or None, draft.text, target.audience, self.dash.say)
+        threshold = self.dash.settings.web_approval_threshold
+        return self.page(request, "compose.html", code=status, draft=draft, error=error, counts=counts,
+                         total=sum(counts.values()), shown=shown, channels=CHANNELS, tree=self._tree(),
+                         threshold=threshold)
+
+    def _tree(self) -> list[tuple[str, str, int]]:
+        """(code, name, depth) depth-first: the locality picker."""
+        tree = self.dash.localities
+        return [(item.code, item.name, len(tree.path(item.code)) - 1) for item in tree]
+
+    def _draft(self, data: dict[str, str]) -> Draft:
+        return Draft(title=data.get("title", "").strip()[:200], text=data.get("text", ""),
+                     audience=data.get("audience", "groups"), locality=data.get("locality", ""),
+                     channel=data.get("channel", ""), at=data.get("at", "").strip())
+
+    def _target(self, draft: Draft) -> Target:
+        return Target(parse_audience(draft.audience), draft.locality or None, draft.channel or None)
+
+    def _check(self, draft: Draft) -> tuple[Target, float | None]:
+        """The target and send time, or BroadcastError with the sentence to show."""
+        if not draft.text.strip():
+            raise BroadcastError("nội dung thông báo đang trống")
+        if draft.channel and draft.channel not in CHANNELS:
+            raise BroadcastError(f"kênh '{draft.channel}' không được hỗ trợ")
+        target = self._target(draft)
+        self.dash.broadcasts.check_target(target)
+        send_at = None
+        if draft.at:
+            send_at = parse_time(draft.at, self.dash.settings.tz)
+            if send_at < time.time() - PAST_SLACK:
+                raise BroadcastError("thời điểm gửi đã qua")
+        return target, send_at
+
+    @need("sender")
+    async def preview(self, request: web.Request) -> web.Response:
+        draft = self._draft(await form(request))
+        try:
+            self._check(draft)
+        except BroadcastError as exc:
+            return await self._compose(request, draft, error=str(exc), status=400)
+        return await self._compose(request, draft, show=True)
+
+    @need("sender")
+    async def send(self, request: web.Request) -> web.StreamResponse:
+        draft = self._draft(await form(request))
+        who = request[WHO]
+        try:
+            target, send_at = self._check(draft)
+        except BroadcastError as exc:
+            return await self._compose(request, draft, error=str(exc), status=400)
+        count = await self.dash.broadcasts.count(target)
+        threshold = self.dash.settings.web_approval_threshold
+        four_eyes = threshold > 0 and count > threshold
+        broadcast = await self.dash.broadcasts.create(draft.text, target, title=draft.title or None,
+                                                      send_at=send_at, created_by=f"web:{who.actor}",
+                                                      confirm=not four_eyes)
+        if four_eyes:
+            await self.dash.approvals.request(broadcast, who.actor, count)
+            await self.dash.audit.record(who.actor, "web", "broadcast.request_approval", f"broadcast:{broadcast}",
+                                         f"{count} người nhận")
+            raise redirect(f"{PATH}/broadcasts/{broadcast}", self.dash.say("web_broadcast_waiting", count=count))
+        await self.dash.audit.record(who.actor, "web", "broadcast.send", f"broadcast:{broadcast}",
+                                     f"{count} người nhận")
+        raise redirect(f"{PATH}/broadcasts/{broadcast}", self.dash.say("web_broadcast_queued"))
+
+    # ------------------------------------------------------------------ one broadcast
+
+    async def _found(self, request: web.Request) -> tuple[int, dict[str, Any]]:
+        broadcast = int(request.match_info["id"])
+        row = await self.dash.broadcasts.get(broadcast)
+        if row is None:
+            raise web.HTTPNotFound(reason="broadcast")
+        return broadcast, row
+
+    async def show(self, request: web.Request) -> web.Response:
+        broadcast, row = await self._found(request)
+        report = await self.dash.broadcasts.report(broadcast)
+        q = request.query
+        chosen = {key: q.get(key, "") for key in ("status", "channel", "locality", "reason")}
+        rows = [r for r in await self.dash.broadcasts.recipients(broadcast)
+                if all(not value or str(r.get(key) or "") == value for key, value in chosen.items())]
+        approval = await self.dash.approvals.get(broadcast)
+        tree = self.dash.localities
+        codes = [*(report.by_locality if report else {}), row["locality"]]
+        places = {code: tree.full_name(code) if code in tree else code for code in codes if code}
+        return self.page(request, "broadcast.html", b=row, report=report, rows=rows[:SHOWN_RECIPIENTS],
+                         matching=len(rows), chosen=chosen, approval=approval, places=places, channels=CHANNELS)
+
+    async def progress(self, request: web.Request) -> web.Response:
+        broadcast, _ = await self._found(request)
+        report = await self.dash.broadcasts.report(broadcast)
+        assert report is not None
+        failed = sum(report.failed.values())
+        done = report.sent + failed
+        return web.json_response({
+            "id": broadcast, "status": report.status, "total": report.total, "sent": report.sent,
+            "pending": report.pending, "failed": failed, "acknowledged": report.acknowledged,
+            "percent": round(100 * done / report.total) if report.total else (100 if report.status == "done" else 0),
+        })
+
+    async def csv(self, request: web.Request) -> web.Response:
+        broadcast, _ = await self._found(request)
+        text = recipients_csv(await self.dash.broadcasts.recipients(broadcast), self.dash.settings.tz)
+        return web.Response(body=("\ufeff" + text).encode(), content_type="text/csv", charset="utf-8", headers={
+            "Content-Disposition": f'attachment; filename="thong-bao-{broadcast}.csv"'})
+
+    @need("sender")
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        broadcast, _ = await self._found(request)
+        who = request[WHO]
+        dropped = await self.dash.broadcasts.cancel(broadcast)
+        if dropped is None:
+            raise redirect(f"{PATH}/broadcasts/{broadcast}", self.dash.say("web_broadcast_not_cancelled"))
+        await self.dash.audit.record(who.actor, "web", "broadcast.cancel", f"broadcast:{broadcast}",
+                                     f"{dropped} tin chưa gửi")
+        raise redirect(f"{PATH}/broadcasts/{broadcast}", self.dash.say("web_broadcast_cancelled", dropped=dropped))
+
+    @need("sender")
+    async def approve(self, request: web.Request) -> web.StreamResponse:
+        return await self._decide(request, "approved")
+
+    @need("sender")
+    async def reject(self, request: web.Request) -> web.StreamResponse:
+        return await self._decide(request, "rejected")
+
+    async def _decide(self, request: web.Request, decision: str) -> web.StreamResponse:
+        broadcast, _ = await self._found(request)
+        who = request[WHO]
+        if not await self.dash.approvals.decide(broadcast, who.actor, decision):
+            raise redirect(f"{PATH}/broadcasts/{broadcast}", self.dash.say("web_approval_refused"))
+        if decision == "approved":
+            await self.dash.broadcasts.queue_draft(broadcast)
+            said = self.dash.say("web_broadcast_approved")
+        else:
+            await self.dash.broadcasts.discard_draft(broadcast)
+            said = self.dash.say("web_broadcast_rejected")
+        action = "broadcast.approve" if decision == "approved" else "broadcast.reject"
+        await self.dash.audit.record(who.actor, "web", action, f"broadcast:{broadcast}")
+        raise redirect(f"{PATH}/broadcasts/{broadcast}", said)

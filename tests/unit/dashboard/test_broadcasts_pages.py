@@ -1,0 +1,120 @@
+"""Broadcast pages: compose, preview per channel, recipient counts, send, progress, report, CSV,
+cancel, and the four-eyes rule (WEB_APPROVAL_THRESHOLD)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from tests.unit.broadcasts.test_broadcasts import add_chat
+from tests.unit.dashboard.helpers import SENDER, dashboard, post, sign_in
+
+LONG = "Kính gửi bà con. " * 200  # 3,400 characters: one Telegram message, two on Zalo
+
+
+async def _groups(core) -> None:
+    await add_chat(core.db, "-1001", "group", "phan-rang")
+    await add_chat(core.db, "-1002", "group", "phan-rang")
+    await add_chat(core.db, "g-z1", "group", "phan-rang", channel="zalo")
+    await add_chat(core.db, "501", "private", "phan-rang")  # a resident: not in "groups"
+    await add_chat(core.db, "-1003", "group", "phan-rang", consent=False)  # not registered
+
+
+async def test_preview_shows_each_channel_and_counts_recipients_before_sending(settings):
+    async with dashboard(settings) as (client, core):
+        await _groups(core)
+        csrf = await sign_in(client, core)
+        compose = await (await client.get("/admin/broadcasts/new")).text()
+        assert "Phan Rang" in compose and 'name="locality"' in compose
+        draft = {"title": "Họp <tổ>", "text": "**Khẩn**: họp lúc 19h\n- mang CCCD\n" + LONG, "audience": "groups",
+                 "locality": "phan-rang"}
+        page = await (await post(client, "/admin/broadcasts/preview", draft, csrf)).text()
+        assert "<b>2</b> qua Telegram" in page and "<b>1</b> qua Zalo" in page and 'id="total">3<' in page
+        telegram = re.search(r'class="phone telegram">(.*?)</div>\s*<div class="phone zalo"', page, re.S).group(1)
+        assert "<b>Họp &lt;tổ&gt;</b>" in telegram and "<b>Khẩn</b>" in telegram and "• mang CCCD" in telegram
+        assert '<span class="tgbutton">Đã nhận</span>' in telegram and "1 tin" in telegram
+        zalo = page.split('class="phone zalo"')[1]
+        assert zalo.count('class="bubble plain"') == 2 and "2 tin" in zalo
+        assert "**" not in zalo and "1. Đã nhận" in zalo and "<b>" not in zalo
+        assert await core.broadcasts.recent() == []  # a preview sends nothing
+
+
+async def test_bad_input_gets_a_sentence_and_keeps_the_draft(settings):
+    async with dashboard(settings) as (client, core):
+        csrf = await sign_in(client, core)
+        for draft, said in (({"text": " ", "audience": "groups"}, "nội dung thông báo đang trống"),
+                            ({"text": "x", "audience": "nobody"}, "không hợp lệ"),
+                            ({"text": "x", "audience": "groups", "locality": "atlantis"}, "không có địa bàn"),
+                            ({"text": "giữ tôi", "audience": "groups", "at": "2020-01-01T08:00"}, "đã qua")):
+            response = await post(client, "/admin/broadcasts", draft, csrf)
+            body = await response.text()
+            assert response.status == 400 and said in body, body
+        assert "giữ tôi" in body
+        assert await core.broadcasts.recent() == []
+
+
+async def test_send_progress_report_csv_and_cancel(settings):
+    async with dashboard(settings) as (client, core):
+        await _groups(core)
+        csrf = await sign_in(client, core, SENDER)
+        response = await post(client, "/admin/broadcasts", {"text": "Họp tổ 19h", "audience": "groups"}, csrf)
+        assert response.status == 302
+        location = response.headers["Location"]
+        broadcast = int(location.rsplit("/", 1)[1])
+        report = await core.broadcasts.report(broadcast)
+        assert report.total == 3 and report.pending == 3
+        page = await (await client.get(location)).text()
+        assert "Đã xếp hàng thông báo" in page and 'id="total">3<' in page and "đang chờ" in page
+        progress = await (await client.get(f"{location}/progress.json")).json()
+        assert progress == {"id": broadcast, "status": "queued", "total": 3, "sent": 0, "pending": 3, "failed": 0,
+                            "acknowledged": 0, "percent": 0}
+        filtered = await (await client.get(f"{location}?channel=zalo")).text()
+        assert "1 dòng" in filtered and "g-z1" in filtered and "-1001" not in filtered
+        download = await client.get(f"{location}/report.csv")
+        assert download.headers["Content-Disposition"].endswith(f'thong-bao-{broadcast}.csv"')
+        rows = list(csv.DictReader(io.StringIO((await download.read()).decode("utf-8-sig"))))
+        assert sorted(r["chat_id"] for r in rows) == ["-1001", "-1002", "g-z1"] and {r["status"] for r in rows} == {
+            "pending"}
+        cancelled = await post(client, f"{location}/cancel", {}, csrf)
+        assert cancelled.status == 302
+        assert "3 tin chưa gửi" in await (await client.get(location)).text()
+        assert (await core.broadcasts.report(broadcast)).failed == {"cancelled": 3}
+        audit = await core.dashboard.audit.recent()
+        assert [a["action"] for a in audit[:2]] == ["broadcast.cancel", "broadcast.send"]
+        assert audit[1]["actor"] == f"telegram:{SENDER}" and audit[1]["target"] == f"broadcast:{broadcast}"
+
+
+async def test_scheduled_broadcast_waits(settings):
+    async with dashboard(settings) as (client, core):
+        await _groups(core)
+        csrf = await sign_in(client, core)
+        response = await post(client, "/admin/broadcasts", {"text": "Mai họp", "audience": "all",
+                                                            "at": "2099-01-01T08:00"}, csrf)
+        broadcast = int(response.headers["Location"].rsplit("/", 1)[1])
+        row = await core.broadcasts.get(broadcast)
+        assert row["status"] == "queued" and row["send_at"] > 4e9
+        assert (await core.broadcasts.report(broadcast)).resolved is False
+
+
+async def test_four_eyes_a_large_broadcast_waits_for_another_staff_member(settings, tmp_path):
+    async with dashboard(settings, web_approval_threshold=2) as (client, core):
+        await _groups(core)
+        csrf = await sign_in(client, core, SENDER)
+        response = await post(client, "/admin/broadcasts", {"text": "Tin lớn", "audience": "groups"}, csrf)
+        location = response.headers["Location"]
+        broadcast = int(location.rsplit("/", 1)[1])
+        page = await (await client.get(location)).text()
+        assert "cần một cán bộ khác duyệt" in page and 'id="approve"' not in page  # not by the author
+        assert (await core.broadcasts.get(broadcast))["status"] == "draft"
+        assert (await post(client, f"{location}/approve", {}, csrf)).status == 302
+        assert (await core.broadcasts.get(broadcast))["status"] == "draft"  # self-approval refused
+        client.session.cookie_jar.clear()
+        csrf = await sign_in(client, core)  # the admin, a second person
+        assert 'id="approve"' in await (await client.get(location)).text()
+        await post(client, f"{location}/approve", {}, csrf)
+        report = await core.broadcasts.report(broadcast)
+        assert report.status == "queued" and report.total == 3
+        small = await post(client, "/admin/broadcasts", {"text": "Tin nhỏ", "audience": "groups",
+                                                          "channel": "zalo"}, csrf)
+        assert (await core.broadcasts.get(int(small.headers["Location"].rsplit("/", 1)[1])))["status"] == "queued"
