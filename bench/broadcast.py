@@ -20,7 +20,15 @@ chat); the real service runs as `python -m bot run` in a subprocess with the sam
    rate, its 429s, lost and duplicated, and its p99 update-to-answer. Needs the
    python-telegram-bot[rate-limiter] extra (in the `test` extra).
 
+5. SIGKILL mid-broadcast (issue 11): a fresh service delivers a broadcast to 2,000 recipients
+   (same mix, same limits), is killed with SIGKILL once a third has arrived, then restarted until
+   every row is sent; the approach of tests/e2e/test_crash.py, whose helpers it uses. In flight at
+   the kill: chats the fake had delivered to while their outbox row was still 'pending'. Printed:
+   repeats (extra copies after the restart), in flight at the kill, lost, and repeats / in flight
+   (≤ 1; every repeated chat must also be one that was in flight).
+
 Run: python bench/broadcast.py [--recipients 5000] [--questions 50] [--big 100000] [--no-baseline]
+     [--crash-recipients 2000] [--only-crash]
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -41,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.service import Service, check_log  # noqa: E402
+from bot.store.db import open_database  # noqa: E402
+from tests.e2e import test_crash as crash_e2e  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 TOKEN = "777002:BenchBroadcast_secret-VALUE"
@@ -190,13 +201,83 @@ async def ask_questions(fake: FakeTelegram, chats: list[int], spread: float) -> 
     return latencies
 
 
+async def crash(recipients: int) -> tuple[bool, list[str]]:
+    """5. SIGKILL mid-broadcast, restart: repeats against the sends in flight at the kill."""
+    groups = recipients // 5
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="loaphuong-crash-") as tmp:
+        fake = FakeTelegram(token=TOKEN, limits=(RATE, GROUP_PER_MIN, CHAT_PER_S))
+        await fake.start()
+        service = BroadcastService(fake, Path(tmp))
+        service.db_path.parent.mkdir()
+        await (await open_database(service.db_path)).close()  # migrated, so the CLI can queue before `run`
+        populate(service.db_path, groups, recipients - groups)
+        _, out = await cli(service, "broadcast", "send", "--to", "all", "--text", crash_e2e.MARKER, "--yes", "--json")
+        broadcast = json.loads(out)["id"]
+        await service.spawn()
+        assert service.proc is not None
+        try:
+            await crash_e2e.wait(lambda: len(crash_e2e.copies(fake)) >= recipients // 3, 60,
+                                 "a third of the broadcast to arrive")
+        finally:
+            service.proc.send_signal(signal.SIGKILL)
+            await service.proc.wait()
+        killed = service.proc.returncode
+        await asyncio.sleep(0.3)  # requests already on the wire reach the fake
+        at_kill = crash_e2e.copies(fake)
+        state = crash_e2e.outbox(service.db_path)
+        recorded = sum(1 for s in state.values() if s == "sent")
+        in_flight = {c for c in at_kill if state.get(c) == "pending"}  # delivered, not yet recorded
+        await service.spawn()
+        try:
+            await crash_e2e.wait(lambda: crash_e2e.all_sent(service.db_path), 120, "the restarted service to finish")
+        finally:
+            code, _ = await service.terminate()
+            await fake.close()
+        total = crash_e2e.copies(fake)
+        final = outbox(service.db_path, broadcast)
+        problems += check_log(service.log_text())
+
+    repeated = {c for c, n in total.items() if n > 1}
+    repeats = sum(n - 1 for n in total.values() if n > 1)
+    lost = len(set(state) - set(total))
+    outside = len(repeated - in_flight)  # repeated although recorded (or never sent) before the kill
+    ratio = repeats / len(in_flight) if in_flight else (0.0 if not repeats else math.inf)
+    ok = ratio <= 1 and lost == 0 and outside == 0
+    print(f"SIGKILL mid-broadcast to {len(state)} recipients ({groups} groups, {recipients - groups} residents),"
+          f" same limits: at the kill {len(at_kill)} delivered, {recorded} recorded sent")
+    print(f"  repeats after the restart: {repeats} ({len(repeated)} chats; {outside} of them not in flight);"
+          f" in flight at the kill: {len(in_flight)}; lost: {lost}")
+    print(f"  repeats / in flight: {ratio:.2f} (limit 1) {'OK' if ok else 'OVER'};"
+          f" outbox after: {final}; 429s: {fake.limit_breaches}")
+    if killed != -signal.SIGKILL:
+        problems.append(f"the first service ended with {killed}, not by the SIGKILL")
+    if not 0 < len(at_kill) < len(state):
+        problems.append(f"the kill did not land mid-broadcast ({len(at_kill)} of {len(state)} delivered)")
+    if sum(final.values()) != len(state):
+        problems.append(f"the outbox holds other rows than this broadcast's ({final}, {len(state)} chats)")
+    if code != 0:
+        problems.append(f"exit code {code} after SIGTERM (restarted service)")
+    return ok, problems
+
+
+def report(ok: bool, problems: list[str]) -> int:
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return 0 if ok and not problems else 1
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=5000)
     parser.add_argument("--questions", type=int, default=50)
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--no-baseline", action="store_true", help="skip the AIORateLimiter baseline")
+    parser.add_argument("--crash-recipients", type=int, default=2000, help="recipients of the SIGKILL run (5.)")
+    parser.add_argument("--only-crash", action="store_true", help="run only the SIGKILL run (5.)")
     args = parser.parse_args()
+    if args.only_crash:
+        return report(*await crash(args.crash_recipients))
     groups = args.recipients // 5  # one in five recipients is a group chat
     residents = args.recipients - groups
     problems: list[str] = []
@@ -304,9 +385,8 @@ async def main() -> int:
         print(f"  its p99 update-to-answer during the broadcast: {base['p99']:.3f} s (limit {P99_LIMIT_S} s:"
               f" ratio {base['p99'] / P99_LIMIT_S:.2f}; ours / its: {worst / base['p99']:.2f});"
               f" max {base['max']:.3f} s, median {base['median']:.3f} s")
-    for problem in problems:
-        print(f"PROBLEM: {problem}")
-    return 0 if ok and not problems else 1
+    crash_ok, crash_problems = await crash(args.crash_recipients)
+    return report(ok and crash_ok, problems + crash_problems)
 
 
 if __name__ == "__main__":
