@@ -113,6 +113,7 @@ async def build_app(settings: Settings) -> App:
             if hooks else None,
             hint=lambda number, label: say("options_hint_numbers", number=number, label=label),
             is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),  # not "huy" ("huy động")
+            choices=core.choices,
         ))
     app = App(core)
     if settings.zalo_oa_app_id:

@@ -22,6 +22,8 @@ from bot.broadcasts.standing import load_standing
 from bot.broadcasts.store import Broadcasts
 from bot.channels.base import Inbound, Reply, Sender
 from bot.channels.registry import Channels
+from bot.conversation.choices import Choices
+from bot.conversation.choices import erase_person as erase_choices
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
 from bot.dashboard.service import Dashboard
@@ -92,6 +94,7 @@ class Core:
     supervision: Supervision
     series: SeriesStore  # recurring broadcasts, quarterly summaries, the weekly digest (issue 15)
     schedules: SeriesScheduler  # APScheduler: one job a series, rebuilt from the table at start
+    choices: Choices  # numbered menus shown on Zalo, kept across restarts
     dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
 
     async def receive(self, inbound: Inbound) -> list[Reply]:
@@ -104,6 +107,7 @@ class Core:
         return await self.metrics.timed(self.dialogue.handle)(inbound)
 
     async def close(self) -> None:
+        await self.choices.flush()
         await self.handoff.limiter.flush()  # the rate-limit windows, for the next start
         await self.db.close()
 
@@ -149,7 +153,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
         dialogue.include(feature.routes())
     handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
                                             sender or replies,
-                                            erasers={"supervision": erase_supervision, "replies": erase_owed})
+                                            erasers={"supervision": erase_supervision, "replies": erase_owed,
+                                                     "choices": erase_choices})
     for routes in handoff_routes:
         dialogue.include(routes)
     supervision = build_supervision(settings, db, localities, say, staff, flows, notify=worker.notify,
@@ -171,7 +176,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
                 registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
-                series, schedules, dashboard)
+                series, schedules, Choices(db), dashboard)
 
 
 class StaffAlert:

@@ -167,6 +167,14 @@ class Channel(Protocol):
         """The route this channel receives updates on, or None when it polls."""
         ...
 
+class ChoiceMemory(Protocol):
+    """Where a channel without buttons keeps the numbered choices it showed (bot.conversation.choices)."""
+
+    async def load(self, channel: str) -> dict[str, tuple[Option, ...]]: ...
+
+    def remember(self, channel: str, chat_id: str, options: tuple[Option, ...]) -> None: ...
+
+
 class Sender(Protocol):
     """Sends one reply to any chat on its own channel (a staff answer to a resident, a ticket to the
     staff chat); exists before the channels start. Raises KeyError when that channel is not running,

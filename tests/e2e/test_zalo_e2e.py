@@ -223,6 +223,22 @@ async def test_da_nhan_after_a_restart_still_acknowledges_the_last_broadcast(ser
     assert nothing.text == service.core.dialogue.say("ack_nothing")
 
 
+async def test_a_number_typed_after_a_restart_still_picks_the_option_shown_before(tmp_path: Path, zalo: FakeZalo,
+                                                                                 content: Content):
+    settings = zalo_settings(tmp_path, zalo)
+    app = await start_service(settings, zalo)
+    try:
+        await say(app, zalo, "r20", "/start")
+    finally:
+        await app.stop()
+    app = await start_service(settings, zalo)  # a new process: only the database remembers the menu
+    try:
+        [programs] = await say(app, zalo, "r20", "1")
+        assert f"1. {content.topics[0].title}" in programs.text
+    finally:
+        await app.stop()
+
+
 # ---------------------------------------------------------------------- quota
 
 

@@ -30,14 +30,15 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
-from bot.channels.base import ChatKind, DeliveryError, Inbound, Option, Reply, Sent, WebhookRoute
+from bot.channels.base import ChatKind, ChoiceMemory, DeliveryError, Inbound, Option, Reply, Sent, WebhookRoute
+from bot.channels.zalo_bot.render import MAX_TEXT, Hint, merge_replies, render
 from bot.kernel.logs import add_secret, redact
-from bot.kernel.markup import split_text, to_plain
+from bot.kernel.markup import to_plain
 from bot.kernel.vietnamese import fold
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,7 @@ SECRET_HEADER = "X-Bot-Api-Secret-Token"  # the webhook secret, sent with each u
 OnInbound = Callable[[Inbound], Awaitable[list[Reply]]]
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-Hint = Callable[[int, str], str]  # (number, label) → "Gõ 1 để chọn “…”…"
 
-MAX_TEXT = 2000
 QUOTA_RETRY_AFTER = 3600.0  # a 429 on Zalo means the plan's monthly quota: no point retrying soon
 SEND_TIMEOUT = 15.0
 SEEN_IDS = 20_000  # message ids remembered for deduplication
@@ -190,6 +189,7 @@ class ZaloBotChannel:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         max_concurrent: int = 64,
+        choices: ChoiceMemory | None = None,
     ) -> None:
         add_secret(token)
         add_secret(webhook_secret)
@@ -214,6 +214,7 @@ class ZaloBotChannel:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._options: OrderedDict[str, tuple[Option, ...]] = OrderedDict()
+        self._choices = choices  # what a typed number means survives a restart (None: memory only)
         self.stats = {"received": 0, "duplicates": 0, "handled": 0, "unreadable": 0}
 
     # ------------------------------------------------------------------ life cycle
@@ -227,6 +228,8 @@ class ZaloBotChannel:
         if self.client is not None:
             return
         client = ZaloBotClient(self._token, self._api_url)
+        if self._choices is not None:
+            self._options.update(await self._choices.load(self.name))
         try:
             me = await client.get_me()
             self.bot_id = str(me.get("id") or "")
@@ -281,6 +284,8 @@ class ZaloBotChannel:
         if reply.options:
             earlier = self._options.get(chat_id, ()) if reply.first_number > 1 else ()
             self._remember(self._options, chat_id, (*earlier[: reply.first_number - 1], *reply.options))
+            if self._choices is not None:
+                self._choices.remember(self.name, chat_id, self._options[chat_id])
         return sent
 
     def prepare(self, replies: list[Reply]) -> list[Reply]:
@@ -515,49 +520,6 @@ class ZaloBotChannel:
             wait = self._min_poll_interval - (self._clock() - started)
             if wait > 0:
                 await self._sleep(wait)
-
-
-# ---------------------------------------------------------------------- rendering
-
-
-def render(reply: Reply, limit: int = MAX_TEXT, hint: Hint | None = None, first_number: int = 1) -> list[str]:
-    """Plain-text pieces of at most `limit` characters: the title on its own line, the text, then
-    the options as numbered lines (from `first_number`) and a hint sentence, in the last piece
-    when they fit."""
-    body = reply.text.strip()
-    if reply.title:
-        title = reply.title.replace("*", "").strip()
-        body = f"{title}\n\n{body}" if body else title
-    pieces = split_text(to_plain(body), limit)
-    if reply.options:
-        labels = [" ".join(to_plain(o.label).split()) for o in reply.options]
-        lines = [f"{n}. {label}" for n, label in enumerate(labels, start=first_number)]
-        tip = hint(first_number, labels[0]) if hint else ""
-        block = "\n".join(lines) + (f"\n\n{tip}" if tip else "")
-        if pieces and len(pieces[-1]) + 2 + len(block) <= limit:
-            pieces[-1] = f"{pieces[-1]}\n\n{block}"
-        else:
-            pieces += split_text(block, limit)
-    return pieces
-
-
-def merge_replies(replies: Iterable[Reply], limit: int = MAX_TEXT) -> list[Reply]:
-    """Join consecutive replies for the same chat into one message where they fit (Zalo counts
-    every message against a small monthly quota). Replies with options end a run."""
-    merged: list[Reply] = []
-    for reply in replies:
-        last = merged[-1] if merged else None
-        if (
-            last is not None and not last.options and not last.edit_message_id and not reply.edit_message_id
-            and (last.channel, last.chat_id) == (reply.channel, reply.chat_id)
-            and len(last.text) + len(reply.text) + len(reply.title or "") + 8 <= limit
-        ):
-            text = reply.text if not reply.title else f"**{reply.title}**\n\n{reply.text}"
-            merged[-1] = Reply(f"{last.text.rstrip()}\n\n{text.strip()}", options=reply.options, title=last.title,
-                               channel=last.channel, chat_id=last.chat_id, on_sent=last.on_sent)
-        else:
-            merged.append(reply)
-    return merged
 
 
 # ---------------------------------------------------------------------- helpers
