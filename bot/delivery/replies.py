@@ -180,7 +180,7 @@ class ReplyQueue:
             try:
                 await self.deliver(channel, kind, chat_id, batch)
             except DeliveryError as exc:
-                log.warning("replies: reply to %s %s failed: %s", channel, chat_id, exc)
+                log.warning("replies: %s reply to %s failed: %s", channel, chat_id, exc)
 
     async def send(self, channel: str, chat_id: str, reply: Reply) -> Sent | None:
         """One message to any chat (the `Sender` of handoff, privacy, progress). The Sent when it went
