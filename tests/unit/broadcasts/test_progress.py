@@ -6,6 +6,8 @@ import asyncio
 
 from bot.broadcasts.progress import Progress
 from bot.broadcasts.store import Broadcasts, Target
+from bot.delivery.pacing import Pacing
+from bot.delivery.replies import ReplyQueue
 from bot.kernel.messages import Messages
 from tests.unit.delivery.test_delivery import FakeClock, Limits, RecordingChannel, broadcasts, clock, people, worker_for
 
@@ -34,6 +36,13 @@ async def confirmed(db, broadcasts: Broadcasts, message_id: str | None = "77") -
     return broadcast
 
 
+def progress_for(db, channel: RecordingChannel, clock: FakeClock, **kwargs) -> tuple[Progress, Pacing]:
+    """Progress sending through a real reply queue (its pacing returned, to look at its windows)."""
+    pacing = Pacing({"telegram": Limits(1000, 1000, 1000)})
+    replies = ReplyQueue(db, {"telegram": channel}, pacing, clock=clock)
+    return Progress(db, {"telegram": channel}, replies, say_for(), clock=clock, **kwargs), pacing
+
+
 def to_staff(channel: RecordingChannel) -> list:
     return [reply for _, chat_id, reply in channel.calls if chat_id == STAFF_CHAT]
 
@@ -43,9 +52,7 @@ async def test_progress_line_is_edited_while_sending_then_becomes_the_summary(db
     broadcast = await confirmed(db, broadcasts)
     channel = EditingChannel(clock)
     worker = worker_for(db, channel, clock, Limits(2, 20, 1, reserve=0.0))  # 30 sends take ~15 s
-    noted: list[str] = []
-    progress = Progress(db, {"telegram": channel}, say_for(), clock=clock, rate=lambda c: 2.0,
-                        note=lambda c, chat: noted.append(chat))
+    progress, pacing = progress_for(db, channel, clock, rate=lambda c: 2.0)
     assert await progress.tick() == 0  # queued, not started: nothing to say yet
     lines = []
     for _ in range(8):  # about 4 s of sending
@@ -65,7 +72,7 @@ async def test_progress_line_is_edited_while_sending_then_becomes_the_summary(db
     assert summary.edit_message_id == "77"
     assert summary.text == f"Thông báo #{broadcast} đã gửi xong: 30/30 người nhận, lỗi 0. Chi tiết: /baocao {broadcast}"
     assert await progress.tick() == 0  # once
-    assert noted and set(noted) == {STAFF_CHAT}  # edits count in the pacing
+    assert set(pacing("telegram").chats) == {STAFF_CHAT}  # edits count in the pacing
 
 
 async def test_channel_that_cannot_edit_gets_one_summary_at_the_end(db, clock: FakeClock, broadcasts):
@@ -73,7 +80,7 @@ async def test_channel_that_cannot_edit_gets_one_summary_at_the_end(db, clock: F
     broadcast = await confirmed(db, broadcasts, message_id=None)
     channel = RecordingChannel(clock)  # like Zalo: no can_edit
     worker = worker_for(db, channel, clock, Limits(5, 20, 1, reserve=0.0))
-    progress = Progress(db, {"telegram": channel}, say_for(), clock=clock)
+    progress, _ = progress_for(db, channel, clock)
     for _ in range(5):
         await worker._wait(await worker.step())
         assert await progress.tick() == 0
@@ -84,7 +91,7 @@ async def test_channel_that_cannot_edit_gets_one_summary_at_the_end(db, clock: F
     assert summary.edit_message_id is None
     assert summary.text.startswith(f"Thông báo #{broadcast} đã dừng: đã gửi ")
     # a new Progress (a restarted service) does not repeat it
-    assert await Progress(db, {"telegram": channel}, say_for(), clock=clock).tick() == 0
+    assert await progress_for(db, channel, clock)[0].tick() == 0
 
 
 async def test_cli_broadcasts_have_no_progress_messages(db, clock: FakeClock, broadcasts):
@@ -92,4 +99,4 @@ async def test_cli_broadcasts_have_no_progress_messages(db, clock: FakeClock, br
     await broadcasts.create("Tin", Target("residents"))
     channel = EditingChannel(clock)
     await worker_for(db, channel, clock).run_until_idle()
-    assert await Progress(db, {"telegram": channel}, say_for(), clock=clock).tick() == 0
+    assert await progress_for(db, channel, clock)[0].tick() == 0

@@ -36,6 +36,8 @@ class RecordingChannel:
     """Records every send with the time it was made; raises the DeliveryErrors queued per chat."""
 
     name = "telegram"
+    can_edit = False
+    running = True
 
     def __init__(self, clock, max_text: int = 4096) -> None:
         self.clock = clock
@@ -58,6 +60,9 @@ class RecordingChannel:
             raise queue.pop(0)
         self.delivered.append((self.clock(), chat_id, reply))
         return Sent([f"m{len(self.delivered)}"])
+
+    def prepare(self, replies: list[Reply]) -> list[Reply]:
+        return replies
 
     def copies(self) -> Counter:
         return Counter(chat_id for _, chat_id, _ in self.delivered)
