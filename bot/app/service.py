@@ -152,6 +152,7 @@ def zalo_oa_channel(core: Core, settings: Settings,
         is_command=lambda word: len(word) >= 4 and core.dialogue.has_command(word),
         callback_texts={"done": say("zalo_oa_connected"), "unknown": say("zalo_oa_consent_unknown"),
                         "refused": say("zalo_oa_consent_refused")},
+        choices=core.choices,
     )
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from bot.channels.base import DeliveryError, Inbound, PageRoute, Reply, Sent, WebhookRoute
+from bot.channels.base import ChoiceMemory, DeliveryError, Inbound, PageRoute, Reply, Sent, WebhookRoute
 from bot.channels.zalo_bot.channel import SEEN_IDS, Hint, OnInbound, ZaloBotChannel, render
 from bot.channels.zalo_oa.client import WINDOW_REASON, OAClient
 from bot.channels.zalo_oa.store import OAStore, local_day
@@ -81,8 +81,8 @@ class ZaloOAChannel(ZaloBotChannel):
                  tz: ZoneInfo, on_follow: OnFollow | None = None, template: str = "none",
                  hint: Hint | None = None, is_command: Callable[[str], bool] | None = None,
                  clock: Callable[[], float] = time.time, public_url: str | None = None,
-                 callback_texts: Mapping[str, str] | None = None) -> None:
-        super().__init__("", "", on_inbound, hint=hint, is_command=is_command)
+                 callback_texts: Mapping[str, str] | None = None, choices: ChoiceMemory | None = None) -> None:
+        super().__init__("", "", on_inbound, hint=hint, is_command=is_command, choices=choices)
         add_secret(webhook_secret)
         self.oa = client
         self.store: OAStore = client.store
@@ -112,6 +112,8 @@ class ZaloOAChannel(ZaloBotChannel):
             return
         for key in await self.store.recent_events(SEEN_IDS):  # repeats after a restart are still repeats
             self._seen[key] = None
+        if self._choices is not None:  # what a number typed now means, from before a restart
+            self._options.update(await self._choices.load(self.name))
         try:
             await self.oa.load()
             info = await self.oa.get_oa()
