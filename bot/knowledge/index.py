@@ -240,6 +240,7 @@ class KnowledgeIndex:
         # `_questions_of`): most of thousands of entries never are, and this halves the build.
         self._phrase_features = phrase_features
         self._phrases: dict[int, list[tuple[frozenset[str], float]]] = {}
+        self._phrase_index: dict[int, tuple[dict[str, list[int]], list[float]]] = {}
         self._question_sets: dict[int, list[tuple[frozenset[str], float]]] = {}
         # Every syllable the knowledge base uses, most widespread first (the analyser has seen
         # each distinct one), and the spellings of the folded forms of fillers.
@@ -301,7 +302,8 @@ class KnowledgeIndex:
         query = {f: self._idf.get(f, self._oov_idf) for f in feats}
         query_norm = math.sqrt(sum(w * w for w in query.values()))
         wording = self._wording_share(pool, feats)
-        final = self._rerank(pool, scores, wording, query, query_norm)
+        nearest = {i: self._phrase_similarity(i, query, query_norm) for i in pool}  # once a candidate
+        final = self._rerank(pool, scores, wording, nearest)
         extra = 2 if self._outside_from < len(self.entries) else 0  # room for out-of-scope topics among them
         ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3) + extra]
         # A repaired typo helps find the entry but counts only half towards confidence, so an
@@ -316,7 +318,7 @@ class KnowledgeIndex:
             signals = Signals(
                 key_phrase=self._key_phrase(i, plain),
                 coverage=self._coverage(i, weights, accented),
-                nearest_question=self._phrase_similarity(i, query, query_norm),
+                nearest_question=nearest[i],
                 rival=min(rival / final[i], 2.0),
                 length=math.log1p(len(typed)),
                 unknown=unknown,
@@ -334,15 +336,14 @@ class KnowledgeIndex:
         return Answer(self._decide(hits), hits[:limit], folded)
 
     def _rerank(
-        self, pool: Sequence[int], scores: dict[int, float], wording: dict[int, float], query: dict[str, float],
-        norm: float,
+        self, pool: Sequence[int], scores: dict[int, float], wording: dict[int, float], nearest: dict[int, float],
     ) -> dict[int, float]:
         """The final order of the best BM25F candidates: their score scaled to the best one, plus
         how close the question is to the entry's nearest example question, plus how likely the
         entry's wording makes the question, against the other candidates."""
         top = scores[pool[0]]
         return {
-            i: scores[i] / top + PHRASE_WEIGHT * self._phrase_similarity(i, query, norm) + WORDING_WEIGHT * wording[i]
+            i: scores[i] / top + PHRASE_WEIGHT * nearest[i] + WORDING_WEIGHT * wording[i]
             for i in pool
         }
 
@@ -429,17 +430,34 @@ class KnowledgeIndex:
         """How much of the entry's closest example question (idf-weighted) the question contains."""
         best = 0.0
         for question, total in self._questions_of(doc):
-            best = max(best, sum(self._idf[f] for f in question if f in plain) / total)
+            best = max(best, sum(self._idf[f] for f in question & plain) / total)
         return best
 
     def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
         """Cosine (idf-weighted) between the query and the entry's closest title/question/keyword."""
-        best = 0.0
-        for phrase, norm in self._phrases_of(doc):
-            common = phrase.intersection(query)  # in C, over the (short) query: the hot loop of a search
-            if common:
-                best = max(best, sum(query[f] ** 2 for f in common) / (query_norm * norm))
-        return best
+        postings, norms = self._phrase_postings(doc)
+        shared = [0.0] * len(norms)  # per phrase: the squared idf of the features it shares with the query
+        for feature, weight in query.items():
+            phrases = postings.get(feature)
+            if phrases:
+                square = weight * weight
+                for k in phrases:
+                    shared[k] += square
+        best = max((s / n for s, n in zip(shared, norms, strict=True) if s), default=0.0)
+        return best / query_norm
+
+    def _phrase_postings(self, doc: int) -> tuple[dict[str, list[int]], list[float]]:
+        """The entry's phrases as feature → phrase numbers, with each phrase's norm (made once)."""
+        found = self._phrase_index.get(doc)
+        if found is None:
+            postings: dict[str, list[int]] = {}
+            norms = []
+            for k, (phrase, norm) in enumerate(self._phrases_of(doc)):
+                norms.append(norm)
+                for feature in phrase:
+                    postings.setdefault(feature, []).append(k)
+            found = self._phrase_index[doc] = (postings, norms)
+        return found
 
     @staticmethod
     def _marked(tokens: Sequence[Token]) -> list[bool]:
