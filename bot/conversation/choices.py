@@ -2,13 +2,14 @@
 
 Zalo shows options as numbered lines and maps a typed "2" back to the option; that map must
 survive a restart like the rest of a conversation (bot.conversation.flows). Channels read every
-recent row once at start (`load`) and keep them in memory; `remember` writes behind, so the
-reply path never waits on the database. The only SQL on `choices`.
+recent row once at start (`load`) and keep them in memory; `remember` writes behind, once a
+second for all chats, so the reply path never waits on the database. The only SQL on `choices`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -26,10 +27,12 @@ KEEP_CHATS = 10_000
 
 
 class Choices:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time, every: float = 1.0) -> None:
         self.db = db
         self.clock = clock
-        self._writes: set[asyncio.Task[None]] = set()
+        self.every = every  # menus are written together at most this often (one transaction)
+        self._pending: dict[tuple[str, str], tuple[tuple[Option, ...], float]] = {}
+        self._writer: asyncio.Task[None] | None = None
 
     async def load(self, channel: str) -> dict[str, tuple[Option, ...]]:
         """The recent menus of `channel` by chat id, oldest first (older rows are dropped)."""
@@ -47,25 +50,38 @@ class Choices:
         return found
 
     def remember(self, channel: str, chat_id: str, options: tuple[Option, ...]) -> None:
-        """Keep this chat's menu (written in the background; a failure is logged, not raised)."""
-        task = asyncio.get_running_loop().create_task(self._write(channel, chat_id, options))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        """Keep this chat's menu: written behind, with the others of the same second (a crash loses at
+        most that second's menus; a failure is logged and retried with the next)."""
+        self._pending[(channel, chat_id)] = (options, self.clock())
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_soon())
 
     async def flush(self) -> None:
-        """Until every pending write finished (before the database closes)."""
-        if self._writes:
-            await asyncio.gather(*list(self._writes), return_exceptions=True)
+        """Write what is pending now (before the database closes)."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self._write()
 
-    async def _write(self, channel: str, chat_id: str, options: tuple[Option, ...]) -> None:
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(self.every)
+        await self._write()
+
+    async def _write(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        rows = [(channel, chat_id, json.dumps([[o.label, o.data] for o in options], ensure_ascii=False), at)
+                for (channel, chat_id), (options, at) in pending.items()]
         try:
-            await self.db.write(
+            await self.db.write_many(
                 "INSERT INTO choices (channel, chat_id, options, shown_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (channel, chat_id) DO UPDATE SET options = excluded.options,"
-                " shown_at = excluded.shown_at",
-                (channel, chat_id, json.dumps([[o.label, o.data] for o in options], ensure_ascii=False), self.clock()))
+                " shown_at = excluded.shown_at", rows)
         except Exception as exc:
-            log.warning("choices: the menu shown in %s %s was not kept: %s", channel, chat_id, exc)
+            log.warning("choices: %d menus were not kept (retried with the next): %s", len(rows), exc)
+            self._pending = {**pending, **self._pending}
 
 
 async def erase_person(tx: aiosqlite.Connection, chat: int | None, channel: str, user_id: str) -> int:
