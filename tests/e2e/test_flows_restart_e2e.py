@@ -27,22 +27,17 @@ from bot.kernel.config import Settings
 from bot.supervision.plans_io import build
 from tests.conftest import CONTENT, ROOT
 from tests.e2e.test_crash import wait
-from tests.e2e.test_handoff_e2e import STAFF_CHAT, step
+from tests.e2e.test_handoff_e2e import STAFF_CHAT, fake, step
 from tests.e2e.test_supervision_e2e import _iso, _local
-from tests.e2e.test_telegram_e2e import BOT, TOKEN, ask
+from tests.e2e.test_telegram_e2e import TOKEN, ask
 from tests.fakes.telegram import FakeTelegram, SentMessage
+
+__all__ = ["fake"]  # the fixture: a fake Bot API with the staff chat
 
 STAFF = 9001
 RESIDENT = 6301
 GROUP = -1001234577
 ADMIN = 1001
-
-
-@pytest.fixture
-async def fake():
-    async with FakeTelegram(token=TOKEN, username=BOT) as fake:
-        fake.chat(STAFF_CHAT, "supergroup", title="Cán bộ MTTQ")
-        yield fake
 
 
 @pytest.fixture

@@ -298,21 +298,27 @@ class ZaloBotChannel:
         return prepared
 
     async def _send(self, chat_id: str, reply: Reply, first_number: int) -> Sent:
-        client = self._client()
         pieces = render(reply, self.max_text, self._hint, first_number)
         if not pieces:
             raise DeliveryError("bad_request", "empty message")
         ids: list[str] = []
         try:
             for piece in pieces:
-                result = await client.send_message(chat_id, piece)
-                ids.append(str(result.get("message_id") or ""))
+                ids.append(await self._send_text(chat_id, piece))
         except DeliveryError as exc:
-            self._note_failure(exc)
             if ids:
                 exc.reason = f"{exc.reason} (after {len(ids)} of {len(pieces)} pieces were sent)"
             raise
         return Sent(message_ids=ids)
+
+    async def _send_text(self, chat_id: str, text: str) -> str:
+        """One plain-text message; its id (the Zalo OA adapter sends its own way)."""
+        try:
+            result = await self._client().send_message(chat_id, text)
+        except DeliveryError as exc:
+            self._note_failure(exc)
+            raise
+        return str(result.get("message_id") or "")
 
     async def send_photo(self, chat_id: str, photo_url: str, caption: str = "") -> Sent:
         caption = to_plain(caption).strip()[: self.max_text]

@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import ChoiceMemory, DeliveryError, Inbound, PageRoute, Reply, Sent, WebhookRoute
-from bot.channels.zalo_bot.channel import SEEN_IDS, Hint, OnInbound, ZaloBotChannel, render
+from bot.channels.zalo_bot.channel import SEEN_IDS, Hint, OnInbound, ZaloBotChannel
 from bot.channels.zalo_oa.client import WINDOW_REASON, OAClient
 from bot.channels.zalo_oa.store import OAStore, local_day
 from bot.channels.zalo_oa.webhook import SIGNATURE_HEADER, Event, read_event, verify
@@ -178,20 +178,6 @@ class ZaloOAChannel(ZaloBotChannel):
             if last is not None and self._now() - last > WINDOW_DAYS * 86400:
                 raise DeliveryError("bad_request", WINDOW_REASON)
         return await super().send(chat_id, reply)
-
-    async def _send(self, chat_id: str, reply: Reply, first_number: int) -> Sent:
-        pieces = render(reply, self.max_text, self._hint, first_number)
-        if not pieces:
-            raise DeliveryError("bad_request", "empty message")
-        ids: list[str] = []
-        try:
-            for piece in pieces:
-                ids.append(await self._send_text(chat_id, piece))
-        except DeliveryError as exc:
-            if ids:
-                exc.reason = f"{exc.reason} (after {len(ids)} of {len(pieces)} pieces were sent)"
-            raise
-        return Sent(message_ids=ids)
 
     async def _send_text(self, chat_id: str, text: str) -> str:
         day = local_day(self._now(), self._tz)
