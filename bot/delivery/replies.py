@@ -122,8 +122,9 @@ class ReplyQueue:
         """Resume what is owed from before a restart (channels are running by now)."""
         self._running = True
         now = self.clock()
-        stale = await self.db.write("DELETE FROM replies WHERE created_at < ?", (now - self.max_age,))
+        stale = await self.db.fetchval("SELECT COUNT(*) FROM replies WHERE created_at < ?", (now - self.max_age,))
         if stale:
+            await self.db.write("DELETE FROM replies WHERE created_at < ?", (now - self.max_age,))
             log.warning("replies: %d replies owed for over %.0f h were dropped", stale, self.max_age / 3600)
         rows = await self.db.fetchall(
             "SELECT id, channel, chat_id, kind, reply, attempts, next_attempt_at FROM replies ORDER BY id")
