@@ -170,6 +170,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     dialogue.include(dashboard.routes())
     await flows.load()  # after every feature declared its steps and drafts
     await handoff.limiter.load()
+    await handoff.tickets.load()  # which chats have an open question, so most messages need no query
     log.info(
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,

@@ -56,11 +56,23 @@ class Tickets:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
+        # Chats that may have an open question, once `load()`ed (the service does; a CLI command
+        # always asks the table): every resident message asks, and almost every answer is "none",
+        # which is then given without a query. Only the service opens questions, so the set stays
+        # true; a question closed elsewhere (`tickets close`) is found closed by the query and dropped.
+        self._asking: set[int] | None = None
+
+    async def load(self) -> None:
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT chat FROM tickets WHERE kind = 'question' AND status = 'open' AND chat IS NOT NULL")
+        self._asking = {int(r[0]) for r in rows}
 
     async def create(self, kind: str, chat: int | None, channel: str, user_id: str | None,
                      display_name: str | None, text: str, *, locality: str | None = None,
                      topic: str | None = None, photo: str | None = None, consent: bool = False) -> int:
         now = self.clock()
+        if kind == "question" and chat is not None and self._asking is not None:
+            self._asking.add(chat)
         return await self.db.write(
             "INSERT INTO tickets (kind, chat, channel, user_id, display_name, locality, topic, text, photo,"
             " consent_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -105,10 +117,14 @@ class Tickets:
         return int(await self.db.fetchval("SELECT COUNT(*) FROM tickets WHERE chat = ? AND status = 'open'", (chat,)))
 
     async def latest_open_question(self, chat: int) -> Ticket | None:
+        if self._asking is not None and chat not in self._asking:
+            return None
         row = await self.db.fetchone(
             "SELECT * FROM tickets WHERE chat = ? AND kind = 'question' AND status = 'open' ORDER BY id DESC LIMIT 1",
             (chat,),
         )
+        if row is None and self._asking is not None:
+            self._asking.discard(chat)
         return _ticket(row) if row else None
 
     async def add_message(self, ticket: int, direction: str, text: str, *, photo: str | None = None,

@@ -104,12 +104,11 @@ class Database:
         self._lock = asyncio.Lock()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return (await self._once(sql, params))[0]
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = (await self._once(sql, params))[0]
+        return rows[0] if rows else None
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
@@ -122,13 +121,31 @@ class Database:
         BEGIN/COMMIT round trips to the database thread (each costs a turn of the busy event
         loop while holding the write lock; bench/webhook.py measured the difference).
         """
-        async with self._lock, self.conn.execute(sql, params) as cursor:
-            return cursor.lastrowid or 0
+        async with self._lock:
+            return (await self._once(sql, params))[1]
 
     async def write_returning(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         """One write statement with a RETURNING clause, in its own transaction; its first row."""
-        async with self._lock, self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        async with self._lock:
+            rows = (await self._once(sql, params))[0]
+        return rows[0] if rows else None
+
+    async def _once(self, sql: str, params: Sequence[Any]) -> tuple[list[aiosqlite.Row], int]:
+        """Run one statement to its end and close its cursor in ONE trip to the database thread
+        (aiosqlite's execute, fetch and close are a trip each, and each trip wakes the event loop:
+        three a statement were most of the service's CPU per message). (rows, lastrowid)."""
+        conn = self.conn
+
+        def run() -> tuple[list[aiosqlite.Row], int]:
+            cursor = conn._conn.execute(sql, params)
+            try:
+                return cursor.fetchall(), cursor.lastrowid or 0
+            finally:
+                cursor.close()
+
+        # aiosqlite has no public "run this in the connection's thread"; `_execute` is what its own
+        # execute_fetchall uses (aiosqlite 0.20-0.22, pinned in pyproject.toml).
+        return await conn._execute(run)
 
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as tx:
