@@ -32,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import pairwise, repeat
 from typing import Literal
 
 from bot.kernel.content import Entry
@@ -57,6 +57,29 @@ MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to
 BARE_BODY_WEIGHT = 1.0  # the body's field weight in an entry without example questions
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
+@dataclass(frozen=True)
+class _CoveragePlan:
+    """A question's syllables as coverage reads them, worked out once a question (not a candidate):
+    (weight, folded, accented key when matched accented, the pairs with its neighbours)."""
+
+    total: float
+    syllables: tuple[tuple[float, str, str | None, tuple[str, ...]], ...]
+
+    @classmethod
+    def of(cls, weights: Sequence[tuple[Token, float]], accented: Sequence[bool]) -> _CoveragePlan:
+        plan = []
+        for i, (token, weight) in enumerate(weights):
+            if not weight:
+                continue
+            pairs = []
+            if i > 0:
+                pairs.append(f"{weights[i - 1][0].folded}_{token.folded}")
+            if i + 1 < len(weights):
+                pairs.append(f"{token.folded}_{weights[i + 1][0].folded}")
+            plan.append((weight, token.folded, "~" + token.accented if accented[i] else None, tuple(pairs)))
+        return cls(sum(w for _, w in weights), tuple(plan))
+
+
 @dataclass(frozen=True)
 class Hit:
     entry: Entry
@@ -242,6 +265,7 @@ class KnowledgeIndex:
         self._phrases: dict[int, list[tuple[frozenset[str], float]]] = {}
         self._phrase_index: dict[int, tuple[dict[str, list[int]], list[float]]] = {}
         self._question_sets: dict[int, list[tuple[frozenset[str], float]]] = {}
+        self._gains: dict[int, tuple[dict[str, float], float]] = {}
         # Every syllable the knowledge base uses, most widespread first (the analyser has seen
         # each distinct one), and the spellings of the folded forms of fillers.
         for token in self.analyzer.seen():
@@ -300,9 +324,10 @@ class KnowledgeIndex:
             return Answer("decline", (), folded)
         pool = heapq.nlargest(RERANK, scores, key=scores.__getitem__)
         query = {f: self._idf.get(f, self._oov_idf) for f in feats}
+        squares = [(f, w * w) for f, w in query.items()]
         query_norm = math.sqrt(sum(w * w for w in query.values()))
         wording = self._wording_share(pool, feats)
-        nearest = {i: self._phrase_similarity(i, query, query_norm) for i in pool}  # once a candidate
+        nearest = {i: self._phrase_similarity(i, squares, query_norm) for i in pool}  # once a candidate
         final = self._rerank(pool, scores, wording, nearest)
         extra = 2 if self._outside_from < len(self.entries) else 0  # room for out-of-scope topics among them
         ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3) + extra]
@@ -311,13 +336,14 @@ class KnowledgeIndex:
         weights = self._query_weights(tokens, accented)
         weights = [(t, w * (1.0 if t == o else REPAIRED_WEIGHT)) for (t, w), o in zip(weights, typed, strict=True)]
         plain = _plain_features(typed)
+        coverage = _CoveragePlan.of(weights, accented)
         unknown = sum(1 for t in typed if t.folded not in self._known) / len(typed)
         hits = []
         for rank, i in enumerate(ranked):
             rival = final[ranked[1]] if rank == 0 and len(ranked) > 1 else final[ranked[0]] if rank else 0.0
             signals = Signals(
                 key_phrase=self._key_phrase(i, plain),
-                coverage=self._coverage(i, weights, accented),
+                coverage=self._coverage(i, coverage),
                 nearest_question=nearest[i],
                 rival=min(rival / final[i], 2.0),
                 length=math.log1p(len(typed)),
@@ -359,18 +385,31 @@ class KnowledgeIndex:
         known = [f for f in feats if f in self._wording_vocabulary]
         if not known:
             return dict.fromkeys(pool, 1.0 / len(pool))
-        smoothing = WORDING_SMOOTHING
-        size = len(self._wording_vocabulary)
+        # log(count + smoothing) summed over the question's features = len(known) · log(smoothing)
+        # plus each feature the entry has its gain over that (worked out once an entry).
+        floor = len(known) * math.log(WORDING_SMOOTHING)
         logs = {}
         for i in pool:
-            counts, total = self._wording[i]
-            logs[i] = sum(math.log(counts.get(f, 0) + smoothing) for f in known) - len(known) * math.log(
-                total + smoothing * size
-            )
+            gains, norm = self._wording_gains(i)
+            logs[i] = floor + sum(map(gains.get, known, repeat(0.0))) - len(known) * norm
         best = max(logs.values())
         odds = {i: math.exp((v - best) / WORDING_TEMPERATURE) for i, v in logs.items()}
         total_odds = sum(odds.values())
         return {i: v / total_odds for i, v in odds.items()}
+
+    def _wording_gains(self, doc: int) -> tuple[dict[str, float], float]:
+        """The entry's wording as feature -> log((count + smoothing) / smoothing), and the log of
+        its smoothed total (made the first time the entry is a candidate)."""
+        found = self._gains.get(doc)
+        if found is None:
+            counts, total = self._wording[doc]
+            smoothing = WORDING_SMOOTHING
+            base = math.log(smoothing)
+            found = self._gains[doc] = (
+                {f: math.log(c + smoothing) - base for f, c in counts.items()},
+                math.log(total + smoothing * len(self._wording_vocabulary)),
+            )
+        return found
 
     def _bm25f(self, feats: Sequence[str]) -> dict[int, float]:
         """BM25F scores of the entries sharing a feature with the query.
@@ -428,19 +467,22 @@ class KnowledgeIndex:
 
     def _question_found(self, doc: int, plain: frozenset[str]) -> float:
         """How much of the entry's closest example question (idf-weighted) the question contains."""
+        idf = self._idf.__getitem__
         best = 0.0
         for question, total in self._questions_of(doc):
-            best = max(best, sum(self._idf[f] for f in question & plain) / total)
+            if not question.isdisjoint(plain):
+                best = max(best, sum(map(idf, question & plain)) / total)
         return best
 
-    def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
-        """Cosine (idf-weighted) between the query and the entry's closest title/question/keyword."""
+    def _phrase_similarity(self, doc: int, squares: Sequence[tuple[str, float]], query_norm: float) -> float:
+        """Cosine (idf-weighted) between the query (its features with their squared idf) and the
+        entry's closest title/question/keyword."""
         postings, norms = self._phrase_postings(doc)
+        get = postings.get
         shared = [0.0] * len(norms)  # per phrase: the squared idf of the features it shares with the query
-        for feature, weight in query.items():
-            phrases = postings.get(feature)
+        for feature, square in squares:
+            phrases = get(feature)
             if phrases:
-                square = weight * weight
                 for k in phrases:
                     shared[k] += square
         best = max((s / n for s, n in zip(shared, norms, strict=True) if s), default=0.0)
@@ -490,7 +532,7 @@ class KnowledgeIndex:
             weights.append((token, idf * (self.thresholds.filler_weight if filler else 1.0)))
         return weights
 
-    def _coverage(self, doc: int, weights: list[tuple[Token, float]], accented: Sequence[bool]) -> float:
+    def _coverage(self, doc: int, plan: _CoveragePlan) -> float:
         """The share of the query's weight that this entry explains.
 
         A syllable counts fully when found in the title, questions or keywords, partly when
@@ -498,33 +540,26 @@ class KnowledgeIndex:
         Vietnamese words are two syllables, and "khoán" alone does not make "chứng khoán");
         and for an accented query, half when it matches only without its marks ("tử" ≠ "từ").
         """
-        total = sum(w for _, w in weights)
-        if not total:
+        if not plan.total:
             return 0.0
         strong, body = self._strong[doc], self._body[doc]
         t = self.thresholds
+        body_weight = t.body_weight
 
         def place(key: str) -> float:
-            return 1.0 if key in strong else t.body_weight if key in body else 0.0
+            return 1.0 if key in strong else body_weight if key in body else 0.0
 
         got = 0.0
-        for i, (token, weight) in enumerate(weights):
-            if not weight:
-                continue
-            found = place(token.folded)
+        for weight, folded, accented_key, pairs in plan.syllables:
+            found = place(folded)
             if not found:
                 continue
-            if accented[i]:
-                found = max(place("~" + token.accented), found / 2)
-            pairs = []
-            if i > 0:
-                pairs.append(f"{weights[i - 1][0].folded}_{token.folded}")
-            if i + 1 < len(weights):
-                pairs.append(f"{token.folded}_{weights[i + 1][0].folded}")
+            if accented_key is not None:
+                found = max(place(accented_key), found / 2)
             if pairs and not any(p in strong or p in body for p in pairs):
                 found *= t.lone_weight
             got += weight * found
-        return got / total
+        return got / plan.total
 
     def _decide(self, hits: Sequence[Hit]) -> Decision:
         """Answer when sure; offer the near-tied candidates when the question is clearly in scope

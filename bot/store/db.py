@@ -102,6 +102,10 @@ class Database:
         self.conn = conn
         self.path = path
         self._lock = asyncio.Lock()
+        # One-statement writes waiting for the database thread, run together in its next trip
+        # (see `_write_once`), and the task that takes them there.
+        self._queued: list[tuple[str, Sequence[Any], asyncio.Future[tuple[list[aiosqlite.Row], int]]]] = []
+        self._taking: asyncio.Task[None] | None = None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         return (await self._once(sql, params))[0]
@@ -121,13 +125,11 @@ class Database:
         BEGIN/COMMIT round trips to the database thread (each costs a turn of the busy event
         loop while holding the write lock; bench/webhook.py measured the difference).
         """
-        async with self._lock:
-            return (await self._once(sql, params))[1]
+        return (await self._write_once(sql, params))[1]
 
     async def write_returning(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         """One write statement with a RETURNING clause, in its own transaction; its first row."""
-        async with self._lock:
-            rows = (await self._once(sql, params))[0]
+        rows = (await self._write_once(sql, params))[0]
         return rows[0] if rows else None
 
     async def _once(self, sql: str, params: Sequence[Any]) -> tuple[list[aiosqlite.Row], int]:
@@ -146,6 +148,56 @@ class Database:
         # aiosqlite has no public "run this in the connection's thread"; `_execute` is what its own
         # execute_fetchall uses (aiosqlite 0.20-0.22, pinned in pyproject.toml).
         return await conn._execute(run)
+
+    async def _write_once(self, sql: str, params: Sequence[Any]) -> tuple[list[aiosqlite.Row], int]:
+        """One write statement, its own transaction as before, but sharing its trip to the database
+        thread with every other one asked for meanwhile (group commit): under load a hundred
+        messages' writes (`chats.touch`, the question log…) cost one trip, not a hundred; alone, a
+        write still goes at once. Statements run in the order asked, each committed on its own, so
+        one that fails fails alone."""
+        future: asyncio.Future[tuple[list[aiosqlite.Row], int]] = asyncio.get_running_loop().create_future()
+        self._queued.append((sql, params, future))
+        if self._taking is None:
+            self._taking = asyncio.create_task(self._take_queued())
+        return await future
+
+    async def _take_queued(self) -> None:
+        try:
+            async with self._lock:  # after a transaction in progress, as a single write would be
+                batch, self._queued = self._queued, []
+                self._taking = None  # a write asked for from now on goes in the next trip
+                conn = self.conn
+
+                def run() -> list[tuple[list[aiosqlite.Row], int] | Exception]:
+                    results: list[tuple[list[aiosqlite.Row], int] | Exception] = []
+                    for sql, params, _ in batch:
+                        try:
+                            cursor = conn._conn.execute(sql, params)
+                            try:
+                                results.append((cursor.fetchall(), cursor.lastrowid or 0))
+                            finally:
+                                cursor.close()
+                        except Exception as exc:  # this statement's own failure, for its caller
+                            results.append(exc)
+                    return results
+
+                try:
+                    results = await conn._execute(run)
+                except BaseException as exc:  # the connection is gone: every caller learns it
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(str(exc)))
+                    raise
+        finally:
+            if self._taking is asyncio.current_task():
+                self._taking = None
+        for (*_, future), result in zip(batch, results, strict=True):
+            if future.done():  # its caller was cancelled; the statement ran all the same
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as tx:
@@ -189,6 +241,8 @@ class Database:
             raise describe(self.path, exc) from exc
 
     async def close(self) -> None:
+        while self._taking is not None:  # writes already asked for are written first
+            await asyncio.gather(self._taking, return_exceptions=True)
         await self.conn.close()
 
 
