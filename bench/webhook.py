@@ -2,8 +2,8 @@
 
 The service runs as `python -m bot run` in a subprocess, exactly as an operator starts it (settings
 from the environment, a fresh SQLite file, the shipped content) in webhook mode: WEBHOOK_BASE_URL
-set, its HTTP server (bot/web.py) on a free loopback port. This process holds the fake Zalo Bot API
-(tests/fake_zalo.py) the service answers through, and an aiohttp client that POSTs updates to
+set, its HTTP server (bot/app/web.py) on a free loopback port. This process holds the fake Zalo Bot API
+(tests/fakes/zalo.py) the service answers through, and an aiohttp client that POSTs updates to
 /zalo/webhook with the secret header, as Zalo does. Each update is a resident's real question
 (tests/data/qa_eval.yaml) from its own chat, so the first message the fake receives for a chat is
 that update's answer.
@@ -17,7 +17,9 @@ Two loads, the same 1,000 updates each (fresh chats):
 The same loads go, in the same run, to a bare aiohttp handler in its own subprocess that only
 answers {"ok": true}: the ratios are taken against it.
 
-Targets: ≥ 300 updates/s, p99 update-to-reply ≤ 200 ms. Printed as ratios.
+Targets (issue 10): ≥ 500 updates/s, p99 update-to-reply ≤ 200 ms at 300/s. Printed as ratios.
+Only this load's chats are counted as answered (a late second message to a chat of the load
+before, e.g. its menu, is not an answer here).
 
 Run: python bench/webhook.py [--updates 1000] [--connections 100] [--rate 300] [--rounds 3]
 """
@@ -45,7 +47,8 @@ from tests.fakes.zalo import FakeZalo  # noqa: E402
 
 TOKEN = "9876543210:bench-Zalo_token-SECRET"
 SECRET = "bench-webhook-secret"
-TARGET_RATE = 300.0
+TARGET_RATE = 500.0  # updates a second, burst
+PACED_RATE = 300.0  # the paced load's rate
 TARGET_P99_MS = 200.0
 BARE = """
 import sys
@@ -136,6 +139,7 @@ async def load(fake: FakeZalo, url: str, tag: str, n: int, connections: int, rat
                texts: list[str], replies: bool, pid: int | None = None) -> dict:
     cpu_before = cpu_seconds(pid)
     chats = [f"{tag}-{i:05d}" for i in range(n)]
+    ours = set(chats)
     bodies = [fake.text_update(chat, texts[i % len(texts)], name=f"Dân {i}") for i, chat in enumerate(chats)]
     mark = len(fake.sent)
     begin = time.monotonic()
@@ -145,7 +149,8 @@ async def load(fake: FakeZalo, url: str, tag: str, n: int, connections: int, rat
         deadline = time.monotonic() + 60
         while len(first) < n and time.monotonic() < deadline:
             for message in fake.sent[mark:]:
-                first.setdefault(message.chat_id, message.time)
+                if message.chat_id in ours:
+                    first.setdefault(message.chat_id, message.time)
             mark = len(fake.sent)
             await asyncio.sleep(0.01)
         end = max(first.values(), default=time.monotonic())
@@ -158,9 +163,17 @@ async def load(fake: FakeZalo, url: str, tag: str, n: int, connections: int, rat
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """CPU time (user + system) used so far by process `pid` (this process when None)."""
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    """CPU time (user + system) used so far by process `pid` (this process when None) and by its
+    children (the service's search process): all the CPU the service costs."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for p in [process, *process.children(recursive=True)] if pid else [process]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 async def request_times(url: str, n: int, rate: float, texts: list[str], fake: FakeZalo) -> list[float]:
@@ -242,7 +255,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="updates a second in the paced load")
+    parser.add_argument("--rate", type=float, default=PACED_RATE, help="updates a second in the paced load")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.updates, args.connections, args.rate, args.rounds)))

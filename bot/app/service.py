@@ -40,11 +40,11 @@ class App:
     def __init__(self, core: Core, web: WebServer | None = None) -> None:
         self.core = core
         self.web = web  # listens before the channels start; None when it could not (polling mode)
-        # started in this order after the channels, stopped in reverse: replies owed from before
-        # a restart, the outbox sender, the broadcast progress lines, ticket re-announcement and
-        # purge, supervision reminders, recurring series
-        self.services: list[Service] = [core.replies, core.worker, core.progress, core.handoff, core.supervision,
-                                        core.schedules]
+        # started in this order after the channels, stopped in reverse: the search process, replies
+        # owed from before a restart, the outbox sender, the broadcast progress lines, ticket
+        # re-announcement and purge, supervision reminders, recurring series
+        self.services: list[Service] = [core.searcher, core.replies, core.worker, core.progress, core.handoff,
+                                        core.supervision, core.schedules]
         self.quotas: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}  # channel → today's counts
 
     async def quota(self) -> dict[str, Any]:

@@ -36,10 +36,10 @@ from bot.handoff.service import Handoff
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
 from bot.kernel.messages import Messages
-from bot.kernel.vietnamese import Analyzer
-from bot.knowledge import out_of_scope, situations
+from bot.knowledge.build import build_index
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
+from bot.knowledge.searcher import Searcher
 from bot.operations.metrics import Metrics
 from bot.store.db import Database, open_database
 from bot.summaries.build import build_series
@@ -47,18 +47,6 @@ from bot.supervision.plans import erase_person as erase_supervision
 from bot.supervision.service import Supervision, build_supervision
 
 log = logging.getLogger(__name__)
-
-
-def build_index(content: Content) -> KnowledgeIndex:
-    outside, problems = out_of_scope.load(content.root)
-    topic_ids = {t.id.removeprefix(out_of_scope.ID_PREFIX): t.id for t in outside}
-    problems += situations.check(content.root, {e.id for e in content.entries} | set(topic_ids))
-    if problems:  # the service refuses invalid content, with the same messages as `content check`
-        raise ContentError(problems)
-    lexicon, _ = situations.load(content.root)
-    by_entry = {topic_ids.get(key, key): words for key, words in lexicon.by_entry.items()}
-    return KnowledgeIndex(content.entries, Analyzer(content.expansions), outside=outside,
-                          situations=by_entry, common_words=lexicon.common)
 
 
 def log_warnings(content: Content) -> None:
@@ -77,6 +65,7 @@ class Core:
     db: Database
     content: Content
     index: KnowledgeIndex
+    searcher: Searcher  # residents' questions searched in a search process (once started), else here
     channels: Channels  # empty until the service (or `chat`) adds its adapters
     metrics: Metrics
     chats: Chats
@@ -138,7 +127,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
     questions = QuestionLog(db)
-    dialogue = Dialogue(content, index, chats, questions, flows)
+    searcher = Searcher(index, settings.content_dir, process=settings.search_process)
+    dialogue = Dialogue(content, index, searcher, chats, questions, flows)
     say = dialogue.say
     broadcasts = Broadcasts(db, localities)
     pacing = Pacing(limits_from_settings(settings))  # replies and broadcasts count in the same windows
@@ -175,8 +165,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
-    return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
-                registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
+    return Core(settings, db, content, index, searcher, channels, metrics, chats, staff, flows, dialogue,
+                localities, registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
                 series, schedules, Choices(db), dashboard)
 
 

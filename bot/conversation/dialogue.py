@@ -22,6 +22,7 @@ from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import syllables
 from bot.knowledge.index import MAX_QUERY_CHARS, Answer, KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
+from bot.knowledge.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,14 @@ class Dialogue:
         self,
         content: Content,
         index: KnowledgeIndex,
+        searcher: Searcher,
         chats: Chats,
         questions: QuestionLog,
         flows: Flows,
     ) -> None:
         self.content = content
         self.index = index
+        self.searcher = searcher  # where residents' questions are searched (a search process, or here)
         self.chats = chats
         self.questions = questions
         self.flows = flows
@@ -189,7 +192,7 @@ class Dialogue:
         kind = small_talk(text)
         if kind is not None:
             return [Reply(self.say(f"small_talk_{kind}"))]
-        answer = self.index.search(text)
+        answer = await self.searcher.search(text)
         await self.questions.record(turn.chat, turn.inbound.channel, text, answer)
         log.info(
             "question on %s: %s (%s, confidence %.2f)",

@@ -60,6 +60,7 @@ class Settings:
     zalo_oa_template: str = "none"  # none | promotion | transaction: outside the 7-day window
     public_url: str | None = None  # base of the links the bot prints (dashboard); None: http://HTTP_HOST:HTTP_PORT
     web_session_hours: float = 12.0  # a dashboard session ends this long after sign-in
+    search_process: bool = True  # residents' questions searched in a process beside the service (`run` only)
     web_approval_threshold: int = 0  # a web broadcast to more recipients waits for a second staff member; 0: off
 
     @property
@@ -139,6 +140,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         public_url=_url("PUBLIC_URL", get("PUBLIC_URL")) if get("PUBLIC_URL") else None,
         web_session_hours=_rate("WEB_SESSION_HOURS", get("WEB_SESSION_HOURS"), 12),
         web_approval_threshold=_count("WEB_APPROVAL_THRESHOLD", get("WEB_APPROVAL_THRESHOLD")),
+        search_process=_switch("SEARCH_PROCESS", get("SEARCH_PROCESS"), default=True),
     )
 
 
@@ -292,6 +294,18 @@ def _zalo_oa(get) -> dict[str, object]:
                 raise ConfigError(f"Đã đặt ZALO_OA_APP_ID nhưng thiếu {name}: lấy nó trong Zalo for Developers "
                                   "(ứng dụng, mục Official Account).")
     return values
+
+
+def _switch(name: str, value: str | None, *, default: bool) -> bool:
+    """On or off: 1/0, true/false, yes/no, on/off (any case); unset: `default`."""
+    if value is None or not value.strip():
+        return default
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r} không hợp lệ: cần 1 (bật) hoặc 0 (tắt).")
 
 
 def _count(name: str, value: str | None) -> int:

@@ -274,7 +274,8 @@ class KnowledgeIndex:
             if token.folded in postings:
                 syllable_counts[token.folded] = len(postings[token.folded][0])
         # Typo repair: a folded syllable one deletion away from a known one.
-        known = sorted(syllable_counts, key=lambda s: -syllable_counts[s])
+        # (ties by spelling: the same repairs whatever the hash seed, here and in the search process)
+        known = sorted(syllable_counts, key=lambda s: (-syllable_counts[s], s))
         for syllable in known:
             if len(syllable) >= 3:
                 for i in range(len(syllable)):
@@ -449,7 +450,7 @@ class KnowledgeIndex:
         phrases = self._phrases.get(doc)
         if phrases is None:
             idf = self._idf
-            phrases = [(p, math.sqrt(sum(idf[f] ** 2 for f in p))) for p in self._phrase_features[doc]]
+            phrases = [(p, math.sqrt(math.fsum(idf[f] ** 2 for f in p))) for p in self._phrase_features[doc]]
             self._phrases[doc] = phrases
         return phrases
 
@@ -459,7 +460,7 @@ class KnowledgeIndex:
             sets = []
             for question in self.entries[doc].questions:
                 plain = _plain_features(self.analyzer.tokens(question))
-                total = sum(self._idf.get(f, 0.0) for f in plain)
+                total = math.fsum(self._idf.get(f, 0.0) for f in plain)
                 if total:
                     sets.append((frozenset(f for f in plain if f in self._idf), total))
             self._question_sets[doc] = sets
@@ -471,7 +472,7 @@ class KnowledgeIndex:
         best = 0.0
         for question, total in self._questions_of(doc):
             if not question.isdisjoint(plain):
-                best = max(best, sum(map(idf, question & plain)) / total)
+                best = max(best, math.fsum(map(idf, question & plain)) / total)
         return best
 
     def _phrase_similarity(self, doc: int, squares: Sequence[tuple[str, float]], query_norm: float) -> float:
