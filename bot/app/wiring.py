@@ -148,8 +148,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
                             on_alert=StaffAlert(replies, say, settings.telegram_staff_chat_id))
     progress = Progress(db, channels, replies, say, rate=worker.rate)
     registration = Registration(db, chats, localities, say, staff, is_admin=channels.is_group_admin)
-    authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows)
-    for feature in (registration, Acknowledgements(broadcasts, say), authoring):
+    for feature in (registration, Acknowledgements(broadcasts, say)):
         dialogue.include(feature.routes())
     handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
                                             sender or replies,
@@ -162,6 +161,8 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     for routes in supervision.routes():
         dialogue.include(routes)
     series, _ = build_series(settings, db, localities, supervision, broadcasts, chats, say, content.entries)
+    authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows, series)  # /thongbao
+    dialogue.include(authoring.routes())
     schedules = SeriesScheduler(series, worker.notify, standing=standing)
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
