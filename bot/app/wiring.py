@@ -167,7 +167,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
                           questions=questions, content=content, index=index,
-                          paused_until=lambda channel: worker.pacer(channel).paused_until)
+                          paused_until=lambda channel: worker.pacer(channel).paused_until, series=series)
     dialogue.include(dashboard.routes())
     await flows.load()  # after every feature declared its steps and drafts
     await handoff.limiter.load()
