@@ -32,15 +32,17 @@ from bot.delivery.replies import ReplyQueue
 from bot.delivery.replies import erase_person as erase_owed
 from bot.delivery.worker import DeliveryWorker
 from bot.handoff.build import build_handoff
-from bot.handoff.service import Handoff
+from bot.handoff.service import CHECK_EVERY, PURGE_EVERY, Handoff
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
+from bot.kernel.jobs import Jobs
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import Analyzer
 from bot.knowledge import out_of_scope, situations
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
 from bot.operations.metrics import Metrics
+from bot.operations.nightly import nightly_backup
 from bot.store.db import Database, open_database
 from bot.summaries.build import build_series
 from bot.supervision.plans import erase_person as erase_supervision
@@ -93,7 +95,8 @@ class Core:
     handoff: Handoff
     supervision: Supervision
     series: SeriesStore  # recurring broadcasts, quarterly summaries, the weekly digest (issue 15)
-    schedules: SeriesScheduler  # APScheduler: one job a series, rebuilt from the table at start
+    schedules: SeriesScheduler  # the series' jobs: one a schedule, rebuilt from the table at start
+    jobs: Jobs  # the one APScheduler: series, ticket re-announcement, retention purge, nightly backup
     choices: Choices  # numbered menus shown on Zalo, kept across restarts
     dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
 
@@ -163,7 +166,13 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     series, _ = build_series(settings, db, localities, supervision, broadcasts, chats, say, content.entries)
     authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows, series)  # /thongbao
     dialogue.include(authoring.routes())
-    schedules = SeriesScheduler(series, worker.notify, standing=standing)
+    jobs = Jobs(settings.tz)  # started after every other service (bot.app.service), stopped before them
+    schedules = SeriesScheduler(series, worker.notify, standing=standing, scheduler=jobs.scheduler)
+    jobs.every("handoff-remind", CHECK_EVERY, handoff.remind_due)  # tickets waiting for staff, announced again
+    jobs.every("retention-purge", PURGE_EVERY, handoff.privacy.purge)  # TICKET_RETENTION_DAYS
+    nightly = nightly_backup(settings)
+    if nightly is not None:
+        jobs.daily("nightly-backup", settings.backup_at, nightly.run)  # BACKUP_DIR, BACKUP_KEEP, BACKUP_AT
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
                           questions=questions, content=content, index=index,
@@ -177,7 +186,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     )
     return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
                 registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
-                series, schedules, Choices(db), dashboard)
+                series, schedules, jobs, Choices(db), dashboard)
 
 
 class StaffAlert:
