@@ -244,12 +244,18 @@ class Authoring:
         return [Reply(self.say("compose_scheduled", id=broadcast, count=total, when=self._local(when)),
                       on_sent=remember)]
 
-    async def _ask_time(self, turn: Turn, arg: str) -> list[Reply]:
+    async def _not_a_draft(self, arg: str) -> list[Reply] | None:
+        """None when `arg` names a draft still waiting for its buttons; the answer otherwise."""
         if not arg.isdigit():
             return [Reply(self.say("stale_option"))]
+        if await self.broadcasts.status(int(arg)) != "draft":
+            return [Reply(self.say("compose_already", id=int(arg)))]
+        return None
+
+    async def _ask_time(self, turn: Turn, arg: str) -> list[Reply]:
+        if (refused := await self._not_a_draft(arg)) is not None:
+            return refused
         broadcast = int(arg)
-        if await self.broadcasts.status(broadcast) != "draft":
-            return [Reply(self.say("compose_already", id=broadcast))]
         self.flows.expect(turn.inbound, TIME_STEP, str(broadcast))
         return [Reply(self.say("schedule_prompt", example=self._example()))]
 
@@ -271,31 +277,29 @@ class Authoring:
     # ------------------------------------------------------------------ "Lặp lại định kỳ": a series
 
     async def _ask_repeat(self, turn: Turn, arg: str) -> list[Reply]:
-        if not arg.isdigit() or self.series is None:
+        if self.series is None:
             return [Reply(self.say("stale_option"))]
+        if (refused := await self._not_a_draft(arg)) is not None:
+            return refused
         broadcast = int(arg)
-        if await self.broadcasts.status(broadcast) != "draft":
-            return [Reply(self.say("compose_already", id=broadcast))]
         options = [Option(self.say("repeat_once"), f"{PREFIX}:o:{broadcast}")]
         options += [Option(self.say(f"repeat_{code}"), f"{PREFIX}:rp:{broadcast}:{code}") for code in REPEATS]
         options += [Option(self.say("repeat_typed"), f"{PREFIX}:rp:{broadcast}:c"), self._cancel_button(arg)]
         return [Reply(self.say("repeat_prompt", id=broadcast), options=tuple(options))]
 
     async def _once(self, turn: Turn, arg: str) -> list[Reply]:
-        if not arg.isdigit():
-            return [Reply(self.say("stale_option"))]
+        if (refused := await self._not_a_draft(arg)) is not None:
+            return refused
         broadcast = int(arg)
-        if await self.broadcasts.status(broadcast) != "draft":
-            return [Reply(self.say("compose_already", id=broadcast))]
         return [Reply(self.say("repeat_once_prompt", id=broadcast), options=self._send_options(broadcast))]
 
     async def _pick_repeat(self, turn: Turn, arg: str) -> list[Reply]:
         number, _, code = arg.partition(":")
-        if not number.isdigit() or (code not in REPEATS and code != "c"):
+        if code not in REPEATS and code != "c":
             return [Reply(self.say("stale_option"))]
+        if (refused := await self._not_a_draft(number)) is not None:
+            return refused
         broadcast = int(number)
-        if await self.broadcasts.status(broadcast) != "draft":
-            return [Reply(self.say("compose_already", id=broadcast))]
         if code == "c":
             self.flows.expect(turn.inbound, REPEAT_STEP, number)
             return [Reply(self.say("repeat_typed_prompt"))]
