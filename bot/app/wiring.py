@@ -170,9 +170,9 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     schedules = SeriesScheduler(series, worker.notify, standing=standing, scheduler=jobs.scheduler)
     jobs.every("handoff-remind", CHECK_EVERY, handoff.remind_due)  # tickets waiting for staff, announced again
     jobs.every("retention-purge", PURGE_EVERY, handoff.privacy.purge)  # TICKET_RETENTION_DAYS
-    nightly = nightly_backup(settings)
+    nightly = nightly_backup(settings)  # BACKUP_DIR, BACKUP_KEEP, BACKUP_AT
     if nightly is not None:
-        jobs.daily("nightly-backup", settings.backup_at, nightly.run)  # BACKUP_DIR, BACKUP_KEEP, BACKUP_AT
+        jobs.daily("nightly-backup", settings.backup_at, nightly.run, what=str(nightly))
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
                           questions=questions, content=content, index=index,

@@ -44,19 +44,20 @@ class Jobs:
         self.scheduler = AsyncIOScheduler(timezone=tz)
         self._clock = clock or (lambda: datetime.now(tz))
         self._work: dict[str, Work] = {}
+        self._what: dict[str, str] = {}  # a job's words for the start-up line ("into /backups, keeping 7")
         self._running: set[asyncio.Task[object]] = set()  # jobs of ours under way (stop waits for them)
 
-    def every(self, name: str, seconds: float, func: Work, *, at_start: bool = True) -> Job:
+    def every(self, name: str, seconds: float, func: Work, *, at_start: bool = True, what: str = "") -> Job:
         """`func` every `seconds`, the first time as the scheduler starts (or after `seconds`)."""
-        return self._add(name, IntervalTrigger(seconds=seconds, timezone=self.tz), func,
+        return self._add(name, IntervalTrigger(seconds=seconds, timezone=self.tz), func, what,
                          first=self._clock() if at_start else None)
 
-    def daily(self, name: str, at: str, func: Work) -> Job:
+    def daily(self, name: str, at: str, func: Work, *, what: str = "") -> Job:
         """`func` each day at `at` (HH:MM, local time)."""
         hours, minutes = parse_hhmm(at)
-        return self._add(name, CronTrigger(hour=hours, minute=minutes, timezone=self.tz), func)
+        return self._add(name, CronTrigger(hour=hours, minute=minutes, timezone=self.tz), func, what)
 
-    def _add(self, name: str, trigger: BaseTrigger, func: Work, first: datetime | None = None) -> Job:
+    def _add(self, name: str, trigger: BaseTrigger, func: Work, what: str, first: datetime | None = None) -> Job:
         async def guarded() -> None:
             task = asyncio.current_task()
             if task is not None:
@@ -66,7 +67,7 @@ class Jobs:
             finally:
                 self._running.discard(task)  # type: ignore[arg-type]
 
-        self._work[name] = func
+        self._work[name], self._what[name] = func, what
         extra = {"next_run_time": first} if first is not None else {}
         return self.scheduler.add_job(guarded, trigger, id=name, name=name, coalesce=True, max_instances=1,
                                       misfire_grace_time=None, replace_existing=True, **extra)
@@ -91,8 +92,14 @@ class Jobs:
     async def start(self) -> None:
         if not self.scheduler.running:
             self.scheduler.start()
-            log.info("scheduler started: %d jobs (%s and the series' own)", len(self.scheduler.get_jobs()),
-                     ", ".join(sorted(self._work)) or "none of the service's")
+            log.info("scheduler started, %d jobs; %s", len(self.scheduler.get_jobs()),
+                     "; ".join(self._describe(name) for name in sorted(self._work)) or "no periodic work")
+
+    def _describe(self, name: str) -> str:
+        job = self.scheduler.get_job(name)
+        what = f" ({self._what[name]})" if self._what[name] else ""
+        when = f" next {job.next_run_time:%d/%m/%Y %H:%M}" if job is not None and job.next_run_time else ""
+        return f"{name}{what}{when}"
 
     async def stop(self) -> None:
         """No job starts after this; one of ours under way is cancelled and waited for (as the loops

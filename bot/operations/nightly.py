@@ -42,6 +42,9 @@ class NightlyBackup:
         self.database, self.folder, self.keep, self.at, self.tz = database, folder, keep, at, tz
         self._now = now or (lambda: datetime.now(tz))
 
+    def __str__(self) -> str:  # in the scheduler's start-up line
+        return f"into {self.folder}, keeping {self.keep}"
+
     async def run_once(self) -> Path:
         target = self.folder / f"loaphuong-{self._now():%Y%m%d-%H%M%S}.sqlite3"
         result = await backup(self.database, target)
@@ -62,8 +65,6 @@ def nightly_backup(settings: Settings) -> NightlyBackup | None:
     """The nightly backup BACKUP_DIR asks for (None when it is empty)."""
     if settings.backup_dir is None:
         return None
-    log.info("nightly backup at %s into %s (keeping %d)", settings.backup_at, settings.backup_dir,
-             settings.backup_keep)
     return NightlyBackup(settings.database_path, settings.backup_dir, settings.backup_keep, settings.backup_at,
                          settings.tz)
 
