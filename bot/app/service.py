@@ -41,10 +41,12 @@ class App:
         self.core = core
         self.web = web  # listens before the channels start; None when it could not (polling mode)
         # started in this order after the channels, stopped in reverse: the search process, replies
-        # owed from before a restart, the outbox sender, the broadcast progress lines, ticket
-        # re-announcement and purge, supervision reminders, recurring series
-        self.services: list[Service] = [core.searcher, core.replies, core.worker, core.progress, core.handoff,
-                                        core.supervision, core.schedules]
+        # owed from before a restart, the outbox sender, the broadcast progress lines, supervision
+        # reminders (their own loop over their table), recurring series (their jobs and the make-up of
+        # missed runs), and last the scheduler running the series, ticket re-announcement, retention
+        # purge and nightly backup
+        self.services: list[Service] = [core.searcher, core.replies, core.worker, core.progress, core.supervision,
+                                        core.schedules, core.jobs]
         self.quotas: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}  # channel → today's counts
 
     async def quota(self) -> dict[str, Any]:
@@ -210,7 +212,7 @@ async def run_service(settings: Settings) -> int:
         )
         return 2
     try:
-        ops = await start_operations(settings)  # DATABASE.lock for our lifetime; nightly backup
+        ops = await start_operations(settings)  # DATABASE.lock for our lifetime
     except OSError as exc:  # the database's folder cannot be written: one sentence (bot.cli.main)
         raise describe(settings.database_path, exc) from exc
     if ops is None:

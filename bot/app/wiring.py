@@ -32,15 +32,17 @@ from bot.delivery.replies import ReplyQueue
 from bot.delivery.replies import erase_person as erase_owed
 from bot.delivery.worker import DeliveryWorker
 from bot.handoff.build import build_handoff
-from bot.handoff.service import Handoff
+from bot.handoff.service import CHECK_EVERY, PURGE_EVERY, Handoff
 from bot.kernel.config import Settings
 from bot.kernel.content import Content, ContentError, load_content
+from bot.kernel.jobs import Jobs
 from bot.kernel.messages import Messages
 from bot.knowledge.build import build_index
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.question_log import QuestionLog
 from bot.knowledge.searcher import Searcher
 from bot.operations.metrics import Metrics
+from bot.operations.nightly import nightly_backup
 from bot.store.db import Database, open_database
 from bot.summaries.build import build_series
 from bot.supervision.plans import erase_person as erase_supervision
@@ -82,7 +84,8 @@ class Core:
     handoff: Handoff
     supervision: Supervision
     series: SeriesStore  # recurring broadcasts, quarterly summaries, the weekly digest (issue 15)
-    schedules: SeriesScheduler  # APScheduler: one job a series, rebuilt from the table at start
+    schedules: SeriesScheduler  # the series' jobs: one a schedule, rebuilt from the table at start
+    jobs: Jobs  # the one APScheduler: series, ticket re-announcement, retention purge, nightly backup
     choices: Choices  # numbered menus shown on Zalo, kept across restarts
     dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
 
@@ -138,8 +141,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
                             on_alert=StaffAlert(replies, say, settings.telegram_staff_chat_id))
     progress = Progress(db, channels, replies, say, rate=worker.rate)
     registration = Registration(db, chats, localities, say, staff, is_admin=channels.is_group_admin)
-    authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows)
-    for feature in (registration, Acknowledgements(broadcasts, say), authoring):
+    for feature in (registration, Acknowledgements(broadcasts, say)):
         dialogue.include(feature.routes())
     handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
                                             sender or replies,
@@ -152,11 +154,19 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     for routes in supervision.routes():
         dialogue.include(routes)
     series, _ = build_series(settings, db, localities, supervision, broadcasts, chats, say, content.entries)
-    schedules = SeriesScheduler(series, worker.notify, standing=standing)
+    authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows, series)  # /thongbao
+    dialogue.include(authoring.routes())
+    jobs = Jobs(settings.tz)  # started after every other service (bot.app.service), stopped before them
+    schedules = SeriesScheduler(series, worker.notify, standing=standing, scheduler=jobs.scheduler)
+    jobs.every("handoff-remind", CHECK_EVERY, handoff.remind_due)  # tickets waiting for staff, announced again
+    jobs.every("retention-purge", PURGE_EVERY, handoff.privacy.purge)  # TICKET_RETENTION_DAYS
+    nightly = nightly_backup(settings)  # BACKUP_DIR, BACKUP_KEEP, BACKUP_AT
+    if nightly is not None:
+        jobs.daily("nightly-backup", settings.backup_at, nightly.run, what=str(nightly))
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
                           questions=questions, content=content, index=index,
-                          paused_until=lambda channel: worker.pacer(channel).paused_until)
+                          paused_until=lambda channel: worker.pacer(channel).paused_until, series=series)
     dialogue.include(dashboard.routes())
     await flows.load()  # after every feature declared its steps and drafts
     await handoff.limiter.load()
@@ -167,7 +177,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     )
     return Core(settings, db, content, index, searcher, channels, metrics, chats, staff, flows, dialogue,
                 localities, registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
-                series, schedules, Choices(db), dashboard)
+                series, schedules, jobs, Choices(db), dashboard)
 
 
 class StaffAlert:

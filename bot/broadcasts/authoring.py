@@ -3,9 +3,14 @@
 `/thongbao` → the text (typed or forwarded; the dialogue's `expect()` takes the next message) →
 audience buttons → locality buttons (whole province, or a place down the tree) → a preview with
 the recipient count → "Gửi ngay" / "Hẹn giờ" (then `dd/mm/yyyy HH:MM`, local time, in the
-future) / "Hủy". The preview stores the broadcast as a draft; the buttons name that draft's id,
+future) / "Lặp lại định kỳ" / "Hủy". The preview stores the broadcast as a draft; the buttons name that draft's id,
 so confirming is `Broadcasts.confirm()`, which queues once however often it is pressed.
-`/huythongbao <id>` cancels a scheduled or running broadcast, `/baocao <id>` reports on one.
+"Lặp lại định kỳ" offers "Gửi một lần" (back to the two buttons above), weekly, monthly, quarterly,
+the first working day of the quarter, or a typed schedule (cron, `@weekly 07:30`…): the choice makes
+a series S<id> through `SeriesStore.create`, the call `broadcast send --repeat` makes, and retires the
+draft (a second tap finds the draft gone and makes nothing).
+`/huythongbao <id>` cancels a scheduled or running broadcast (`/huythongbao S<id>` ends a series),
+`/baocao <id>` reports on one.
 
 Only staff (`Staff.is_staff`) may use any of it: others get a polite refusal and a log line.
 Callback data: `ath:<action>:<arg>`, well under Telegram's 64 bytes (locality codes ≤ 40).
@@ -22,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 from bot.audiences.chats import Staff
 from bot.audiences.localities import Localities
+from bot.broadcasts.recurrence import RepeatError, parse_repeat, upcoming
+from bot.broadcasts.series import SeriesStore, parse_name
 from bot.broadcasts.store import AUDIENCES, BroadcastError, Broadcasts, Report, Target
 from bot.channels.base import Option, Reply, Sent
 from bot.conversation.flows import Flows
@@ -36,6 +43,10 @@ PREFIX = "ath"
 PREVIEW_CHARS = 3000  # the preview repeats the text; keep the whole reply under 4096
 MAX_TEXT_CHARS = 20_000  # delivery splits long texts; this only stops accidents
 TEXT_STEP, TIME_STEP = "broadcasts.text", "broadcasts.time"  # the steps' names in Flows (and in the table)
+REPEAT_STEP = "broadcasts.repeat"  # a schedule typed after "Lịch khác"
+# the recurrence buttons: code in the callback data → the `--repeat` form it stands for
+REPEATS = {"w": "@weekly", "m": "@monthly", "q": "@quarterly", "f": "@first-workday-quarter"}
+MAX_REPEAT_CHARS = 60
 
 
 @dataclass
@@ -53,12 +64,15 @@ class Authoring:
         staff: Staff,
         tz: ZoneInfo,
         flows: Flows,
+        series: SeriesStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`series`: where "Lặp lại định kỳ" makes a series (None: the button is not offered)."""
         self.broadcasts = broadcasts
+        self.series = series
         self.flows = flows
-        flows.declare(OWNER, steps={TEXT_STEP: self._on_text, TIME_STEP: self._on_time}, draft=_Compose,
-                      restart="thongbao")
+        flows.declare(OWNER, steps={TEXT_STEP: self._on_text, TIME_STEP: self._on_time,
+                                    REPEAT_STEP: self._on_repeat_text}, draft=_Compose, restart="thongbao")
         self.tree = tree
         self.say = say
         self.staff = staff
@@ -123,6 +137,9 @@ class Authoring:
             "l": self._pick_locality,
             "ok": self._send_now,
             "at": self._ask_time,
+            "r": self._ask_repeat,
+            "o": self._once,
+            "rp": self._pick_repeat,
             "x": self._discard,
         }.get(action)
         if handler is None:
@@ -190,12 +207,13 @@ class Authoring:
                         place=self._place(locality), count=count, id=broadcast)
         if count == 0:
             text += "\n\n" + self.say("compose_no_recipients")
-        options = (
-            Option(self.say("compose_send_now"), f"{PREFIX}:ok:{broadcast}"),
-            Option(self.say("compose_schedule"), f"{PREFIX}:at:{broadcast}"),
-            self._cancel_button(str(broadcast)),
-        )
-        return [Reply(text, options=options)]
+        return [Reply(text, options=self._send_options(broadcast))]
+
+    def _send_options(self, broadcast: int) -> tuple[Option, ...]:
+        repeat = (Option(self.say("compose_repeat"), f"{PREFIX}:r:{broadcast}"),) if self.series else ()
+        return (Option(self.say("compose_send_now"), f"{PREFIX}:ok:{broadcast}"),
+                Option(self.say("compose_schedule"), f"{PREFIX}:at:{broadcast}"), *repeat,
+                self._cancel_button(str(broadcast)))
 
     async def _send_now(self, turn: Turn, arg: str) -> list[Reply]:
         if not arg.isdigit():
@@ -226,12 +244,18 @@ class Authoring:
         return [Reply(self.say("compose_scheduled", id=broadcast, count=total, when=self._local(when)),
                       on_sent=remember)]
 
-    async def _ask_time(self, turn: Turn, arg: str) -> list[Reply]:
+    async def _not_a_draft(self, arg: str) -> list[Reply] | None:
+        """None when `arg` names a draft still waiting for its buttons; the answer otherwise."""
         if not arg.isdigit():
             return [Reply(self.say("stale_option"))]
+        if await self.broadcasts.status(int(arg)) != "draft":
+            return [Reply(self.say("compose_already", id=int(arg)))]
+        return None
+
+    async def _ask_time(self, turn: Turn, arg: str) -> list[Reply]:
+        if (refused := await self._not_a_draft(arg)) is not None:
+            return refused
         broadcast = int(arg)
-        if await self.broadcasts.status(broadcast) != "draft":
-            return [Reply(self.say("compose_already", id=broadcast))]
         self.flows.expect(turn.inbound, TIME_STEP, str(broadcast))
         return [Reply(self.say("schedule_prompt", example=self._example()))]
 
@@ -249,6 +273,78 @@ class Authoring:
             self.flows.expect(turn.inbound, TIME_STEP, str(broadcast))
             return [Reply(self.say("schedule_past", when=self._local(when), example=self._example()))]
         return await self._confirm(turn, broadcast, when)
+
+    # ------------------------------------------------------------------ "Lặp lại định kỳ": a series
+
+    async def _ask_repeat(self, turn: Turn, arg: str) -> list[Reply]:
+        if self.series is None:
+            return [Reply(self.say("stale_option"))]
+        if (refused := await self._not_a_draft(arg)) is not None:
+            return refused
+        broadcast = int(arg)
+        options = [Option(self.say("repeat_once"), f"{PREFIX}:o:{broadcast}")]
+        options += [Option(self.say(f"repeat_{code}"), f"{PREFIX}:rp:{broadcast}:{code}") for code in REPEATS]
+        options += [Option(self.say("repeat_typed"), f"{PREFIX}:rp:{broadcast}:c"), self._cancel_button(arg)]
+        return [Reply(self.say("repeat_prompt", id=broadcast), options=tuple(options))]
+
+    async def _once(self, turn: Turn, arg: str) -> list[Reply]:
+        if (refused := await self._not_a_draft(arg)) is not None:
+            return refused
+        broadcast = int(arg)
+        return [Reply(self.say("repeat_once_prompt", id=broadcast), options=self._send_options(broadcast))]
+
+    async def _pick_repeat(self, turn: Turn, arg: str) -> list[Reply]:
+        number, _, code = arg.partition(":")
+        if code not in REPEATS and code != "c":
+            return [Reply(self.say("stale_option"))]
+        if (refused := await self._not_a_draft(number)) is not None:
+            return refused
+        broadcast = int(number)
+        if code == "c":
+            self.flows.expect(turn.inbound, REPEAT_STEP, number)
+            return [Reply(self.say("repeat_typed_prompt"))]
+        return await self._make_series(turn, broadcast, REPEATS[code], self.say(f"repeat_{code}"))
+
+    async def _on_repeat_text(self, turn: Turn) -> list[Reply]:
+        """The schedule typed after "Lịch khác"; the step's arg is the draft's id."""
+        if not turn.args.isdigit():
+            return [Reply(self.say("stale_option"))]
+        value = turn.inbound.text.strip()[:MAX_REPEAT_CHARS]
+        try:
+            parse_repeat(value, self.tz)
+        except RepeatError as exc:
+            self.flows.expect(turn.inbound, REPEAT_STEP, turn.args)
+            return [Reply(self.say("repeat_invalid", value=value[:40], reason=str(exc)))]
+        return await self._make_series(turn, int(turn.args), value, value, typed=True)
+
+    async def _make_series(self, turn: Turn, broadcast: int, repeat: str, label: str, *,
+                           typed: bool = False) -> list[Reply]:
+        """The draft's text and audience become a series (checked first, then the draft is retired
+        once — a second tap finds it gone — then `SeriesStore.create`, as `broadcast send --repeat`)."""
+        inbound = turn.inbound
+        row = await self.broadcasts.get(broadcast)
+        if row is None or self.series is None:
+            return [Reply(self.say("stale_option"))]
+        target = Target(row["audience"], row["locality"], row["channel"])
+        try:
+            self.series.check("broadcast", row["text"], repeat, target)
+        except BroadcastError as exc:  # the text (an unknown {placeholder}) or the schedule
+            if typed:
+                self.flows.expect(inbound, REPEAT_STEP, str(broadcast))
+            return [Reply(self.say("repeat_refused_typed" if typed else "repeat_refused", reason=str(exc)))]
+        if not await self.broadcasts.discard_draft(broadcast):
+            return [Reply(self.say("compose_already", id=broadcast))]
+        by = f"{inbound.channel}:{inbound.user_id}"
+        try:
+            series = await self.series.create(row["text"], target, repeat, title=row["title"], created_by=by)
+        except BroadcastError as exc:  # checked a moment ago: only a race with the clock gets here
+            log.warning("series from draft %d refused for %s: %s", broadcast, by, exc)
+            return [Reply(self.say("compose_stale"))]
+        runs = upcoming(parse_repeat(repeat, self.tz), self.clock(), self.tz)
+        log.info("series %d made from draft %d by %s: %s", series, broadcast, by, repeat)
+        return [Reply(self.say("repeat_made", id=f"S{series}", label=label, count=await self.broadcasts.count(target),
+                               first=self._local(runs[0]) if runs else "—",
+                               next=", ".join(self._local(r) for r in runs[1:]) or "—"))]
 
     async def _discard(self, turn: Turn, arg: str) -> list[Reply]:
         self.flows.end(OWNER, turn.inbound)
@@ -269,6 +365,12 @@ class Authoring:
         refused = await self._refused(turn, "/huythongbao")
         if refused is not None:
             return refused
+        series = parse_name(turn.args)
+        if series is not None and self.series is not None:
+            if not await self.series.cancel(series):
+                return [Reply(self.say("repeat_cancel_failed", id=f"S{series}"))]
+            log.info("series %d ended by %s %s", series, turn.inbound.channel, turn.inbound.user_id)
+            return [Reply(self.say("repeat_cancelled", id=f"S{series}"))]
         broadcast = _id_arg(turn.args)
         if broadcast is None:
             return [Reply(self.say("huythongbao_usage"))]

@@ -135,6 +135,17 @@ def next_run(trigger: BaseTrigger, after: float, tz: ZoneInfo) -> float | None:
     return found.timestamp() if found is not None else None
 
 
+def upcoming(trigger: BaseTrigger, after: float, tz: ZoneInfo, count: int = 3) -> list[float]:
+    """The next `count` runs after `after` (fewer when the trigger ends)."""
+    found: list[float] = []
+    while len(found) < count:
+        nxt = next_run(trigger, found[-1] if found else after, tz)
+        if nxt is None:
+            break
+        found.append(nxt)
+    return found
+
+
 @dataclass(frozen=True)
 class Due:
     """The run to fire now: the latest one not after `now`, and how many earlier ones it stands for."""

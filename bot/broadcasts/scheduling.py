@@ -7,14 +7,19 @@ The table is the truth; APScheduler only says when. At start (and every `sync_ev
 is how a series made or cancelled from the CLI reaches the running service) the jobs are made to
 match the active series, and every series whose `next_run_at` has passed — a run missed while the
 service was down — is fired once (`SeriesStore.fire` coalesces and refuses a run fired before).
+
+In the service the scheduler is the one `bot.kernel.jobs.Jobs` holds (built in the composition root,
+started after this adds its jobs, and shut down by it); without one (tests, bench) this owns its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -29,36 +34,38 @@ SYNC_JOB = "series-sync"
 class SeriesScheduler:
     def __init__(self, series: SeriesStore, notify: Callable[[], None], *,
                  standing: Sequence[Standing] = (), sync_every: float = 15.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, scheduler: AsyncIOScheduler | None = None) -> None:
+        """`scheduler`: the service's shared one (started and stopped by its owner); None: own one."""
         self.series = series
         self.notify = notify  # the delivery worker: something was queued
         self.standing = list(standing)
         self.sync_every = sync_every
         self.clock = clock
+        self.shared = scheduler
         self.scheduler: AsyncIOScheduler | None = None
         self._by_repeat: dict[str, set[int]] = {}  # schedule -> the active series it fires (one job each)
-        self.extra: list[tuple[str, Callable[[], Awaitable[None]], IntervalTrigger]] = []
-
-    def every(self, name: str, seconds: float, func: Callable[[], Awaitable[None]]) -> None:
-        """Another periodic job of the service on the same scheduler (before `start`)."""
-        self.extra.append((name, func, IntervalTrigger(seconds=seconds)))
 
     async def start(self) -> None:
         if self.standing:
             added, changed, ended = await self.series.sync_standing(self.standing)
             log.info("content/schedules.yaml: %d series added, %d changed, %d ended", added, changed, ended)
-        self.scheduler = AsyncIOScheduler(timezone=self.series.tz)
+        self.scheduler = self.shared or AsyncIOScheduler(timezone=self.series.tz)
         await self.rebuild()
-        self.scheduler.add_job(self.sync, IntervalTrigger(seconds=self.sync_every), id=SYNC_JOB,
-                               coalesce=True, max_instances=1, misfire_grace_time=None)
-        for name, func, trigger in self.extra:
-            self.scheduler.add_job(func, trigger, id=name, coalesce=True, max_instances=1, misfire_grace_time=None)
-        self.scheduler.start()
+        self.scheduler.add_job(self.sync, IntervalTrigger(seconds=self.sync_every), id=SYNC_JOB, coalesce=True,
+                               max_instances=1, misfire_grace_time=None, replace_existing=True)
+        if self.shared is None:
+            self.scheduler.start()
         await self.catch_up()
 
     async def stop(self) -> None:
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        if self.scheduler is not None:
+            if self.shared is None:
+                if self.scheduler.running:
+                    self.scheduler.shutdown(wait=False)
+            else:  # the shared scheduler goes on (or was shut down by its owner): take our jobs off it
+                for job in [SYNC_JOB, *(f"repeat:{r}" for r in self._by_repeat)]:
+                    with contextlib.suppress(JobLookupError):
+                        self.scheduler.remove_job(job)
         self.scheduler = None
         self._by_repeat = {}
 
@@ -76,7 +83,7 @@ class SeriesScheduler:
                 log.error("series %s: %s", sorted(wanted[repeat]), exc)
                 continue
             self.scheduler.add_job(self.fire_all, trigger, args=[repeat], id=f"repeat:{repeat}", coalesce=True,
-                                   max_instances=1, misfire_grace_time=None)
+                                   max_instances=1, misfire_grace_time=None, replace_existing=True)
         for repeat in self._by_repeat.keys() - wanted.keys():
             self.scheduler.remove_job(f"repeat:{repeat}")
         self._by_repeat = wanted

@@ -106,6 +106,7 @@ class Standing:
     audience: str = "groups"
     locality: str | None = None
     channel: str | None = None
+    enabled: bool = True  # `enabled: false` in the file: checked, not run (its series ends)
 
 
 class SeriesStore:
@@ -168,6 +169,7 @@ class SeriesStore:
         """Make the series with a key match content/schedules.yaml: add new ones, update changed
         ones in place (their firings stay), end those no longer declared; (added, changed, ended)."""
         now = self.clock()
+        standing = [item for item in standing if item.enabled]  # a disabled item counts as not declared
         added = changed = ended = 0
         existing = {r["key"]: r for r in await self.db.fetchall(
             "SELECT * FROM series WHERE key IS NOT NULL AND cancelled_at IS NULL")}

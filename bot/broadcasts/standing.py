@@ -5,7 +5,9 @@ Each item: `id` (kept: it ties the file to the series' firings), `repeat` (see `
 `kind` (`broadcast`, the default; `summary`: the quarterly summary to each locality's groups and the
 staff chat; `digest`: knowledge gaps and open tickets to the staff chat), and for a broadcast its
 `text` (placeholders allowed, see `templates`) or `file` (a piece in content/announcements/), and
-optionally `title`, `audience` (groups, residents, all), `locality`, `channel`.
+optionally `title`, `audience` (groups, residents, all), `locality`, `channel`, `enabled` (true by
+default; `false`: checked like the others but not run, and a series it ran before ends — the shipped
+file has every item off, so a fresh deployment sends nothing by itself).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bot.broadcasts.store import BroadcastError, parse_audience, read_announceme
 from bot.kernel.content import Problem
 
 FILE_NAME = "schedules.yaml"
-_KEYS = {"id", "kind", "repeat", "text", "file", "title", "audience", "locality", "channel"}
+_KEYS = {"id", "kind", "repeat", "text", "file", "title", "audience", "locality", "channel", "enabled"}
 
 
 def load_standing(root: Path, tz: ZoneInfo) -> tuple[list[Standing], list[Problem]]:
@@ -107,9 +109,12 @@ def _check(path: Path, line: int, fields: dict[str, tuple[Any, yaml.Node]], tz: 
         problems.append(Problem(path, at("locality"), f"không có địa bàn '{locality}'"))
     if channel is not None and channel not in CHANNELS:
         problems.append(Problem(path, at("channel"), f"kênh '{channel}' không có (chọn: {', '.join(CHANNELS)})"))
+    enabled = fields["enabled"][0] if "enabled" in fields else True
+    if not isinstance(enabled, bool):
+        problems.append(Problem(path, at("enabled"), f"enabled phải là true hoặc false (đang là '{enabled}')"))
     if len(problems) > before or key is None or repeat is None:
         return None
-    return Standing(key, kind, repeat, text, value("title"), audience, locality, channel)
+    return Standing(key, kind, repeat, text, value("title"), audience, locality, channel, enabled=enabled)
 
 
 def _text(path: Path, fields: dict[str, tuple[Any, yaml.Node]], value: Any, at: Any, root: Path,

@@ -8,7 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.audiences.localities import Localities, load_strict
-from bot.broadcasts.recurrence import next_run, parse_repeat
+from bot.broadcasts.recurrence import parse_repeat
+from bot.broadcasts.recurrence import upcoming as runs_after
 from bot.broadcasts.series import SeriesStore, parse_name
 from bot.broadcasts.store import Broadcasts
 from bot.cli.common import database, fail, local_iso, local_time, print_json
@@ -25,14 +26,7 @@ def store(broadcasts: Broadcasts, tree: Localities, settings: Settings) -> Serie
 def upcoming(repeat: str, tz: ZoneInfo, count: int = 3) -> str:
     import time
 
-    trigger, when, found = parse_repeat(repeat, tz), time.time(), []
-    for _ in range(count):
-        nxt = next_run(trigger, when, tz)
-        if nxt is None:
-            break
-        found.append(local_time(nxt, tz))
-        when = nxt
-    return ", ".join(found)
+    return ", ".join(local_time(run, tz) for run in runs_after(parse_repeat(repeat, tz), time.time(), tz, count))
 
 
 async def show(args: argparse.Namespace, settings: Settings) -> int:

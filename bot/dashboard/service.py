@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.audiences.chats import Chats, Staff
 from bot.audiences.localities import Localities
+from bot.broadcasts.series import SeriesStore
 from bot.broadcasts.store import Broadcasts
 from bot.channels.base import Channel, Reply
 from bot.conversation.routes import Routes, Turn
@@ -54,9 +55,11 @@ class Dashboard:
                  channels: Mapping[str, Channel], say: Messages, questions: QuestionLog,
                  content: Content, index: KnowledgeIndex,
                  paused_until: Callable[[str], float] = lambda channel: 0.0,
+                 series: SeriesStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         """`questions`: the question log (read for the overview); `paused_until(channel)`: when the
-        delivery worker resumes a paused channel (epoch; 0 when it is not paused)."""
+        delivery worker resumes a paused channel (epoch; 0 when it is not paused); `series`: the
+        recurring series the compose form makes (as `broadcast send --repeat`) and the list shows."""
         self.settings = settings
         self.db = db
         self.staff = staff
@@ -71,6 +74,7 @@ class Dashboard:
         self.content = content  # read by the Knowledge page (the index the running service answers with)
         self.index = index
         self.paused_until = paused_until
+        self.series = series
         self.clock = clock
         self.accounts = Accounts(db, clock)
         self.audit = Audit(db, clock)

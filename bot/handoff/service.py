@@ -14,19 +14,20 @@ question, the resident's channel, display name and locality only, and the button
 the bot posted for that ticket (their ids are kept in `ticket_posts`) or with
 `/traloi <số> <nội dung>`. A reply from someone who is not staff is ignored and logged.
 Open tickets without an answer are announced again every `remind_hours` working hours
-(Mon–Fri 7:00–17:00 local time).
+(Mon–Fri 7:00–17:00 local time): `remind_due` runs every CHECK_EVERY seconds, and the retention
+purge (`privacy.purge`) every PURGE_EVERY, both on the service's scheduler (bot/kernel/jobs.py,
+registered by the composition root), the first time as the service starts.
 
 The ticket store (`bot.handoff.tickets.Tickets`) is shared with petitions, privacy and the CLI.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,7 +42,6 @@ from bot.conversation.routes import Routes, Turn
 from bot.conversation.small_talk import small_talk
 from bot.handoff.privacy import Privacy
 from bot.handoff.tickets import CHANNEL_NAMES, Ticket, Tickets
-from bot.kernel import tasks
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import fold, syllables
 from bot.knowledge.question_log import last_declined
@@ -111,7 +111,7 @@ class Handoff:
     ) -> None:
         """`sender` reaches residents and the staff chat (None without running channels: `chat`, `ask`);
         `answers(text)` says whether the knowledge base answers a message (then it is no follow-up);
-        `topic_title` names a petition topic; `privacy` runs its retention purge from the loop here;
+        `topic_title` names a petition topic; `privacy` holds the retention purge (a job of the service);
         `limiter` is the per-person rate limit, held here for the service's owners (a dialogue gate)."""
         self.db = db
         self.flows = flows
@@ -130,7 +130,6 @@ class Handoff:
         self.topic_title = topic_title
         self.privacy = privacy
         self.limiter = limiter
-        self._task: asyncio.Task[None] | None = None
 
     def routes(self) -> Routes:
         """/canbo, /traloi, the "Hỏi cán bộ" button offered with every decline, answers typed in the
@@ -139,31 +138,6 @@ class Handoff:
                       options={PREFIX: self.on_option}, group_text=(self.on_staff_chat_text,),
                       text=(self.on_resident_text,),
                       decline_options=(Option(self.say("handoff_offer_button"), f"{PREFIX}:q"),))
-
-    # ------------------------------------------------------------------ life cycle (run by bot.app.service)
-
-    async def start(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(sleep), name="handoff")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        await tasks.cancel(task)
-
-    async def _loop(self, sleep: Callable[[float], Awaitable[None]]) -> None:
-        last_purge = -PURGE_EVERY
-        while True:
-            now = self.clock()
-            try:
-                if now - last_purge >= PURGE_EVERY:  # at start, then daily
-                    last_purge = now
-                    await self.privacy.purge(now)
-                await self.remind_due(now)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("handoff: periodic work failed; trying again in %ss", CHECK_EVERY)
-            await sleep(CHECK_EVERY)
 
     # ------------------------------------------------------------------ opening tickets
 

@@ -1,6 +1,7 @@
-"""What `run` holds for its lifetime: the service lock, and the nightly backup job (BACKUP_DIR).
+"""What `run` holds for its lifetime: the service lock; and the nightly backup (BACKUP_DIR).
 
-The job sleeps until BACKUP_AT (TIMEZONE), copies the database to
+The backup is a daily job of the service's scheduler (bot/kernel/jobs.py, registered by the
+composition root at BACKUP_AT, TIMEZONE): it copies the database to
 `BACKUP_DIR/loaphuong-YYYYMMDD-HHMMSS.sqlite3` through `backup.backup` and keeps the BACKUP_KEEP
 newest such files. A failed backup is logged as an error and tried again the next night; it never
 stops the service.
@@ -14,26 +15,16 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import time as clock_time
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.kernel import tasks
 from bot.kernel.config import Settings
 from bot.operations.backup import BackupError, ServiceLock, backup
 
 log = logging.getLogger(__name__)
 
 BACKUP_NAME = re.compile(r"^loaphuong-\d{8}-\d{6}\.sqlite3$")
-
-
-def next_run(now: datetime, at: str) -> datetime:
-    """The first `at` (HH:MM, in now's time zone) strictly after `now`."""
-    hours, minutes = (int(part) for part in at.split(":"))
-    candidate = datetime.combine(now.date(), clock_time(hours, minutes), tzinfo=now.tzinfo)
-    return candidate if candidate > now else datetime.combine(
-        now.date() + timedelta(days=1), clock_time(hours, minutes), tzinfo=now.tzinfo)
 
 
 def prune(folder: Path, keep: int) -> list[Path]:
@@ -50,8 +41,9 @@ class NightlyBackup:
                  now: Callable[[], datetime] | None = None) -> None:
         self.database, self.folder, self.keep, self.at, self.tz = database, folder, keep, at, tz
         self._now = now or (lambda: datetime.now(tz))
-        self._task: asyncio.Task | None = None
-        self.tick = 300.0  # longest sleep before the clock is read again (a suspended machine wakes late)
+
+    def __str__(self) -> str:  # in the scheduler's start-up line
+        return f"into {self.folder}, keeping {self.keep}"
 
     async def run_once(self) -> Path:
         target = self.folder / f"loaphuong-{self._now():%Y%m%d-%H%M%S}.sqlite3"
@@ -61,54 +53,36 @@ class NightlyBackup:
                  result.seconds, len(removed))
         return target
 
-    async def _loop(self) -> None:
-        due = next_run(self._now(), self.at)
-        while True:
-            left = (due - self._now()).total_seconds()
-            if left > 0:
-                await asyncio.sleep(min(left, self.tick))
-                continue
-            due = next_run(self._now(), self.at)
-            try:
-                await self.run_once()
-            except BackupError as exc:
-                log.error("nightly backup failed: %s", exc)
-            except Exception:
-                log.exception("nightly backup failed")
+    async def run(self) -> None:
+        """The nightly job: one backup; a failure is one error line (tried again the next night)."""
+        try:
+            await self.run_once()
+        except BackupError as exc:
+            log.error("nightly backup failed: %s", exc)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="nightly-backup")
 
-    async def stop(self) -> None:
-        await tasks.cancel(self._task)
-        self._task = None
+def nightly_backup(settings: Settings) -> NightlyBackup | None:
+    """The nightly backup BACKUP_DIR asks for (None when it is empty)."""
+    if settings.backup_dir is None:
+        return None
+    return NightlyBackup(settings.database_path, settings.backup_dir, settings.backup_keep, settings.backup_at,
+                         settings.tz)
 
 
 @dataclass
 class Operations:
     lock: ServiceLock
-    nightly: NightlyBackup | None
 
     async def stop(self) -> None:
-        if self.nightly is not None:
-            await self.nightly.stop()
         await asyncio.to_thread(self.lock.release)
 
 
 async def start_operations(settings: Settings) -> Operations | None:
-    """Take DATABASE.lock (None, after one sentence on stderr, if another service holds it) and
-    start the nightly backup when BACKUP_DIR is set. `run_service` calls this first, `stop()` last."""
+    """Take DATABASE.lock (None, after one sentence on stderr, if another service holds it).
+    `run_service` calls this first, `stop()` last."""
     lock = ServiceLock(settings.database_path)
     if not await asyncio.to_thread(lock.acquire):
         print(f"Dịch vụ đã chạy với cơ sở dữ liệu {settings.database_path} (đang giữ {lock.path}), "
               "hoặc lệnh khôi phục đang chạy: mỗi cơ sở dữ liệu chỉ một dịch vụ.", file=sys.stderr)
         return None
-    nightly = None
-    if settings.backup_dir is not None:
-        nightly = NightlyBackup(settings.database_path, settings.backup_dir, settings.backup_keep,
-                                settings.backup_at, settings.tz)
-        nightly.start()
-        log.info("nightly backup at %s into %s (keeping %d)", settings.backup_at, settings.backup_dir,
-                 settings.backup_keep)
-    return Operations(lock, nightly)
+    return Operations(lock)

@@ -256,6 +256,45 @@ async def test_staff_compose_preview_confirm_then_progress_line_and_summary(runn
     assert "Đã gửi: 24" in report.text
 
 
+async def test_staff_make_a_series_in_the_chat_it_fires_to_the_groups_and_ends_at_huythongbao(settings_for, fake):
+    """/thongbao → "Lặp lại định kỳ" → "Lịch khác" → a drill cron typed: the running service's
+    APScheduler fires it to each group once a run, and `/huythongbao S1` stops it."""
+    fake.limits = None
+    app = await build_app(settings_for())
+    app.core.schedules.sync_every = 0.5  # the table → jobs sync (15 s in service) picks the new series up
+    await app.start()
+    try:
+        for i in range(3):
+            await register_groups(app.core.db, [GroupRecord("telegram", str(-3100 - i), "phan-rang", f"Tổ {i}")])
+        marker = "Nhắc họp định kỳ"
+        await one_reply(fake, STAFF, fake.text_update(STAFF, "/thongbao"))
+        [audience] = await one_reply(fake, STAFF, fake.text_update(STAFF, f"{marker} {{quy}}"))
+        [place] = await staff_press(fake, STAFF, button(audience, "Các nhóm"))
+        [preview] = await staff_press(fake, STAFF, button(place, "Toàn"))
+        [menu] = await staff_press(fake, STAFF, button(preview, "Lặp lại định kỳ"))
+        assert [b["text"] for row in menu.buttons for b in row][:2] == ["Gửi một lần", "Hằng tuần (thứ Hai, 08:00)"]
+        [ask] = await staff_press(fake, STAFF, button(menu, "Lịch khác"))
+        assert "cron" in ask.text
+        [made] = await one_reply(fake, STAFF, fake.text_update(STAFF, "*/2 * * * * *"))
+        assert made.text.startswith("Đã tạo lịch gửi S1 (*/2 * * * * *) cho 3 người nhận")
+        groups = {str(-3100 - i) for i in range(3)}
+        await until(lambda: all(n >= 2 for n in [copies(fake, marker)[g] for g in groups]), timeout=20,
+                    what="two runs at every group")
+        [ended] = await one_reply(fake, STAFF, fake.text_update(STAFF, "/huythongbao S1"))
+        assert ended.text == "Đã kết thúc lịch S1: không gửi thêm lần nào."
+        async def delivered() -> bool:
+            return await app.core.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status != 'sent'") == 0
+
+        await until(delivered, what="the last run delivered")
+        runs = await app.core.series.firing_count(1)
+        at_end = copies(fake, marker)
+        await asyncio.sleep(3)  # a run or more would have come by now
+        assert copies(fake, marker) == at_end and await app.core.series.firing_count(1) == runs
+        assert {g: at_end[g] for g in groups} == {g: runs for g in groups}  # each run reached each group once
+    finally:
+        await app.stop()
+
+
 # ---------------------------------------------------------------------- scheduled
 
 

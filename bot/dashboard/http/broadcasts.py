@@ -1,16 +1,21 @@
 """Broadcasts: the list, compose with a preview and per-channel recipient counts, send (or ask a
-second staff member when WEB_APPROVAL_THRESHOLD applies), live progress, the report and its CSV."""
+second staff member when WEB_APPROVAL_THRESHOLD applies), live progress, the report and its CSV.
+The compose form's "Lặp lại" makes a recurring series S<id> instead (`SeriesStore.create`, the call
+`broadcast send --repeat` makes); the list shows the series with their next run, and ends one."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from bot.audiences.chats import CHANNELS
+from bot.broadcasts.authoring import REPEATS
 from bot.broadcasts.export import recipients_csv
+from bot.broadcasts.recurrence import parse_repeat, upcoming
 from bot.broadcasts.store import BroadcastError, Target, parse_audience, parse_time
 from bot.dashboard.http.common import PATH, WHO, Pages, form, need, redirect
 from bot.dashboard.preview import preview
@@ -27,7 +32,11 @@ class Draft:
     locality: str = ""
     channel: str = ""
     at: str = ""  # datetime-local value, local time
+    repeat: str = ""  # "" once; a preset (@weekly…) or CUSTOM: then `cron` is the schedule
+    cron: str = ""
 
+
+CUSTOM = "cron"
 
 class BroadcastPages(Pages):
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -41,13 +50,15 @@ class BroadcastPages(Pages):
         router.add_post(r"/broadcasts/{id:\d+}/cancel", self.cancel)
         router.add_post(r"/broadcasts/{id:\d+}/approve", self.approve)
         router.add_post(r"/broadcasts/{id:\d+}/reject", self.reject)
+        router.add_post(r"/series/{id:\d+}/cancel", self.cancel_series)
 
     # ------------------------------------------------------------------ list and compose
 
     async def list_page(self, request: web.Request) -> web.Response:
         rows = await self.dash.broadcasts.recent(100)
         waiting = {a["broadcast"]: a for a in await self.dash.approvals.waiting()}
-        return self.page(request, "broadcasts.html", rows=rows, waiting=waiting)
+        series = await self.dash.series.recent(50) if self.dash.series else []
+        return self.page(request, "broadcasts.html", rows=rows, waiting=waiting, series=series)
 
     async def compose_page(self, request: web.Request) -> web.Response:
         return await self._compose(request, Draft())
@@ -55,16 +66,21 @@ class BroadcastPages(Pages):
     async def _compose(self, request: web.Request, draft: Draft, *, error: str = "", show: bool = False,
                        status: int = 200) -> web.Response:
         counts: dict[str, int] = {}
-        shown = None
+        shown, runs = None, []
+        tz = self.dash.settings.tz
         if show and not error:
             target = self._target(draft)
             for channel in [target.channel] if target.channel else list(CHANNELS):
                 counts[channel] = await self.dash.broadcasts.count(Target(target.audience, target.locality, channel))
             shown = preview(draft.title or None, draft.text, target.audience, self.dash.say)
+            if self._repeat(draft):
+                runs = upcoming(parse_repeat(self._repeat(draft), tz), time.time(), tz)
         threshold = self.dash.settings.web_approval_threshold
+        repeats = [(value, self.dash.say(f"repeat_{code}")) for code, value in REPEATS.items()]
         return self.page(request, "compose.html", code=status, draft=draft, error=error, counts=counts,
                          total=sum(counts.values()), shown=shown, channels=CHANNELS, tree=self._tree(),
-                         threshold=threshold)
+                         threshold=threshold, repeats=repeats if self.dash.series else [], custom=CUSTOM,
+                         runs=runs)
 
     def _tree(self) -> list[tuple[str, str, int]]:
         """(code, name, depth) depth-first: the locality picker."""
@@ -74,7 +90,13 @@ class BroadcastPages(Pages):
     def _draft(self, data: dict[str, str]) -> Draft:
         return Draft(title=data.get("title", "").strip()[:200], text=data.get("text", ""),
                      audience=data.get("audience", "groups"), locality=data.get("locality", ""),
-                     channel=data.get("channel", ""), at=data.get("at", "").strip())
+                     channel=data.get("channel", ""), at=data.get("at", "").strip(),
+                     repeat=data.get("repeat", "").strip(), cron=data.get("cron", "").strip()[:60])
+
+    @staticmethod
+    def _repeat(draft: Draft) -> str:
+        """The schedule chosen ("" for a one-time broadcast)."""
+        return draft.cron if draft.repeat == CUSTOM else draft.repeat
 
     def _target(self, draft: Draft) -> Target:
         return Target(parse_audience(draft.audience), draft.locality or None, draft.channel or None)
@@ -92,6 +114,14 @@ class BroadcastPages(Pages):
             send_at = parse_time(draft.at, self.dash.settings.tz)
             if send_at < time.time() - PAST_SLACK:
                 raise BroadcastError("thời điểm gửi đã qua")
+        if draft.repeat:
+            if self.dash.series is None:
+                raise BroadcastError("trang này chưa tạo được lịch lặp")
+            if draft.at:
+                raise BroadcastError("hẹn giờ và lặp lại không dùng cùng nhau (lịch lặp tự tính các lần gửi)")
+            if draft.repeat == CUSTOM and not draft.cron:
+                raise BroadcastError("chưa gõ lịch lặp (ví dụ 0 8 * * 1)")
+            self.dash.series.check("broadcast", draft.text, self._repeat(draft), target)
         return target, send_at
 
     @need("sender")
@@ -114,6 +144,8 @@ class BroadcastPages(Pages):
         count = await self.dash.broadcasts.count(target)
         threshold = self.dash.settings.web_approval_threshold
         four_eyes = threshold > 0 and count > threshold
+        if draft.repeat:
+            return await self._make_series(request, draft, target, count, four_eyes)
         broadcast = await self.dash.broadcasts.create(draft.text, target, title=draft.title or None,
                                                       send_at=send_at, created_by=f"web:{who.actor}",
                                                       confirm=not four_eyes)
@@ -125,6 +157,36 @@ class BroadcastPages(Pages):
         await self.dash.audit.record(who.actor, "web", "broadcast.send", f"broadcast:{broadcast}",
                                      f"{count} người nhận")
         raise redirect(f"{PATH}/broadcasts/{broadcast}", self.dash.say("web_broadcast_queued"))
+
+    async def _make_series(self, request: web.Request, draft: Draft, target: Target, count: int,
+                           four_eyes: bool) -> web.StreamResponse:
+        assert self.dash.series is not None
+        who = request[WHO]
+        threshold = self.dash.settings.web_approval_threshold
+        if four_eyes:  # approvals are per broadcast: a series would send every run without a second look
+            return await self._compose(request, draft, status=400, error=self.dash.say(
+                "web_series_four_eyes", count=count, threshold=threshold))
+        repeat = self._repeat(draft)
+        try:
+            series = await self.dash.series.create(draft.text, target, repeat, title=draft.title or None,
+                                                   created_by=f"web:{who.actor}")
+        except BroadcastError as exc:
+            return await self._compose(request, draft, error=str(exc), status=400)
+        await self.dash.audit.record(who.actor, "web", "series.create", f"series:{series}",
+                                     f"{repeat}, {count} người nhận")
+        row = await self.dash.series.get(series)
+        first = row.next_run_at if row else None
+        when = datetime.fromtimestamp(first, self.dash.settings.tz).strftime("%d/%m/%Y %H:%M") if first else "—"
+        raise redirect(f"{PATH}/broadcasts", self.dash.say("web_series_made", id=f"S{series}", first=when))
+
+    @need("sender")
+    async def cancel_series(self, request: web.Request) -> web.StreamResponse:
+        series = int(request.match_info["id"])
+        who = request[WHO]
+        if self.dash.series is None or not await self.dash.series.cancel(series):
+            raise redirect(f"{PATH}/broadcasts", self.dash.say("repeat_cancel_failed", id=f"S{series}"))
+        await self.dash.audit.record(who.actor, "web", "series.cancel", f"series:{series}")
+        raise redirect(f"{PATH}/broadcasts", self.dash.say("repeat_cancelled", id=f"S{series}"))
 
     # ------------------------------------------------------------------ one broadcast
 

@@ -70,7 +70,7 @@ async def test_compose_preview_confirm_queues_once(core: Core):
     preview = await compose(core)
     assert "Họp tổ dân phố lúc 19 giờ." in preview.text
     assert "Số người nhận: 5" in preview.text  # 2 groups + 3 consenting residents (population())
-    assert [o.label for o in preview.options] == ["Gửi ngay", "Hẹn giờ", "Hủy"]
+    assert [o.label for o in preview.options] == ["Gửi ngay", "Hẹn giờ", "Lặp lại định kỳ", "Hủy"]
     assert all(len(o.data.encode()) <= 64 for o in preview.options)
     broadcast = broadcast_id(preview)
     assert await outbox_count(core, broadcast) == 0  # nothing queued before confirming
@@ -246,3 +246,116 @@ def test_announcement_is_sendable_from_the_cli(tmp_path: Path):
                    "--yes", "--json", env=env)
     assert sent.returncode == 0, sent.stderr
     assert "id" in sent.stdout
+
+
+# ---------------------------------------------------------------------- "Lặp lại định kỳ": a series
+
+
+async def cli_series(core: Core, body: str, repeat: str, settings: Settings) -> dict:
+    """What `broadcast send --repeat` (the real CLI) records for the same text and audience."""
+    import json
+
+    env = {"DATABASE_URL": f"sqlite:///{settings.database_path}", "CONTENT_DIR": str(CONTENT)}
+    made = run_cli("broadcast", "send", "--to", "groups", "--text", body, "--repeat", repeat, "--yes", "--json",
+                   env=env)
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
+
+
+async def series_row(core: Core, series: int) -> dict:
+    row = await core.db.fetchone("SELECT kind, text, audience, locality, channel, repeat, next_run_at, cancelled_at,"
+                                 " created_by FROM series WHERE id = ?", (series,))
+    return dict(row)
+
+
+async def test_repeat_from_the_chat_makes_the_series_the_cli_makes(core: Core, settings: Settings):
+    say = core.dialogue.say
+    body = "Nhắc họp tổ {quy} tại {dia_ban}."
+    preview = await compose(core, body=body, audience="Các nhóm")
+    draft = broadcast_id(preview)
+    [menu] = await core.dialogue.handle(tap(data_for(preview, "Lặp lại định kỳ")))
+    assert [o.label for o in menu.options] == [
+        "Gửi một lần", "Hằng tuần (thứ Hai, 08:00)", "Hằng tháng (ngày 1, 08:00)", "Hằng quý (ngày đầu quý, 08:00)",
+        "Ngày làm việc đầu quý (08:00)", "Lịch khác (gõ lịch)", "Hủy"]
+    assert all(len(o.data.encode()) <= 64 for o in menu.options)
+    weekly = data_for(menu, "Hằng tuần")
+    [made] = await core.dialogue.handle(tap(weekly))
+    assert made.text.startswith(say("repeat_made", id="S1", label="Hằng tuần (thứ Hai, 08:00)", count=2,
+                                    first="", next="")[:40])
+    assert "/huythongbao S1" in made.text
+    [again] = await core.dialogue.handle(tap(weekly))  # a second tap makes nothing
+    assert again.text == say("compose_already", id=draft)
+    assert await core.db.fetchval("SELECT COUNT(*) FROM series") == 1
+    assert await core.broadcasts.status(draft) == "cancelled" and await outbox_count(core, draft) == 0
+    chat_made = await series_row(core, 1)
+    # the same service call as `broadcast send --repeat @weekly`: the same row, but for who made it
+    cli = await cli_series(core, body, "@weekly", settings)
+    assert cli["id"] == "S2"
+    from_cli = await series_row(core, 2)
+    assert chat_made.pop("created_by") == f"telegram:{STAFF}" and from_cli.pop("created_by") == "cli"
+    assert chat_made == from_cli
+    first = datetime.fromtimestamp(chat_made["next_run_at"], TZ)
+    assert (first.weekday(), first.hour, first.minute) == (0, 8, 0)
+    assert first.strftime("%d/%m/%Y %H:%M") in made.text
+    # /huythongbao S1 ends it, once
+    [ended] = await core.dialogue.handle(text("/huythongbao S1"))
+    assert ended.text == say("repeat_cancelled", id="S1")
+    assert (await series_row(core, 1))["cancelled_at"] is not None
+    [twice] = await core.dialogue.handle(text("/huythongbao s1"))
+    assert twice.text == say("repeat_cancel_failed", id="S1")
+
+
+async def test_each_preset_and_a_typed_cron(core: Core):
+    say = core.dialogue.say
+    for label, repeat in (("Hằng tháng", "@monthly"), ("Hằng quý", "@quarterly"),
+                          ("Ngày làm việc đầu quý", "@first-workday-quarter")):
+        preview = await compose(core, audience="Các nhóm")
+        [menu] = await core.dialogue.handle(tap(data_for(preview, "Lặp lại định kỳ")))
+        [made] = await core.dialogue.handle(tap(data_for(menu, label)))
+        assert "Đã tạo lịch gửi S" in made.text, made.text
+        series = int(re.search(r"S(\d+)", made.text).group(1))  # type: ignore[union-attr]
+        assert (await series_row(core, series))["repeat"] == repeat
+    preview = await compose(core, audience="Người dân", place="Phường Phan Rang")
+    [menu] = await core.dialogue.handle(tap(data_for(preview, "Lặp lại định kỳ")))
+    [ask] = await core.dialogue.handle(tap(data_for(menu, "Lịch khác")))
+    assert ask.text == say("repeat_typed_prompt")
+    [bad] = await core.dialogue.handle(text("mỗi thứ hai"))
+    assert bad.text.startswith('"mỗi thứ hai" chưa phải lịch lặp dùng được (')
+    [made] = await core.dialogue.handle(text("30 7 * * 1-5"))
+    assert "Đã tạo lịch gửi S4 (30 7 * * 1-5) cho 2 người nhận" in made.text
+    row = await series_row(core, 4)
+    assert (row["repeat"], row["audience"], row["locality"]) == ("30 7 * * 1-5", "residents", "phan-rang")
+    first = datetime.fromtimestamp(row["next_run_at"], TZ)
+    assert (first.hour, first.minute) == (7, 30) and first.weekday() < 5
+
+
+async def test_send_once_goes_back_and_bad_text_is_refused_politely(core: Core):
+    say = core.dialogue.say
+    preview = await compose(core, audience="Các nhóm")
+    draft = broadcast_id(preview)
+    [menu] = await core.dialogue.handle(tap(data_for(preview, "Lặp lại định kỳ")))
+    [once] = await core.dialogue.handle(tap(data_for(menu, "Gửi một lần")))
+    assert once.text == say("repeat_once_prompt", id=draft)
+    [done] = await core.dialogue.handle(tap(data_for(once, "Gửi ngay")))
+    assert f"#{draft}" in done.text and await outbox_count(core, draft) == 2
+    [late] = await core.dialogue.handle(tap(data_for(menu, "Hằng tuần")))  # the draft is queued now
+    assert late.text == say("compose_already", id=draft)
+    assert await core.db.fetchval("SELECT COUNT(*) FROM series") == 0
+    # an unknown placeholder: a polite sentence naming it, the draft kept (it can still go once)
+    preview = await compose(core, body="Hạn {han_chot} nhé", audience="Các nhóm")
+    draft = broadcast_id(preview)
+    [menu] = await core.dialogue.handle(tap(data_for(preview, "Lặp lại định kỳ")))
+    [refused] = await core.dialogue.handle(tap(data_for(menu, "Hằng tháng")))
+    assert refused.text.startswith("Chưa tạo được lịch: dòng 1: chỗ điền {han_chot} không có")
+    assert await core.broadcasts.status(draft) == "draft"
+    assert await core.db.fetchval("SELECT COUNT(*) FROM series") == 0
+
+
+async def test_repeat_is_staff_only(core: Core):
+    preview = await compose(core, audience="Các nhóm")
+    [menu] = await core.dialogue.handle(tap(data_for(preview, "Lặp lại định kỳ")))
+    [refused] = await core.dialogue.handle(tap(data_for(menu, "Hằng tuần"), user="555"))
+    assert refused.text == core.dialogue.say("staff_only")
+    [refused] = await core.dialogue.handle(text("/huythongbao S1", user="555"))
+    assert refused.text == core.dialogue.say("staff_only")
+    assert await core.db.fetchval("SELECT COUNT(*) FROM series") == 0

@@ -10,10 +10,36 @@ from tests.conftest import CONTENT, run_cli
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def test_the_shipped_schedules_are_valid():
+def test_the_shipped_schedules_are_valid_and_all_off():
     standing, problems = load_standing(CONTENT, TZ)
     assert problems == []
     assert {s.kind for s in standing} == {"summary", "broadcast", "digest"}
+    # a fresh deployment sends nothing by itself: every shipped item is `enabled: false`
+    assert standing and not any(s.enabled for s in standing)
+
+
+async def test_a_disabled_item_is_not_run_and_ends_its_series(db, tmp_path: Path):
+    from bot.audiences.localities import load_localities
+    from bot.broadcasts.series import SeriesStore
+    from bot.broadcasts.store import Broadcasts
+
+    tree, _ = load_localities(CONTENT)
+    store = SeriesStore(db, Broadcasts(db, tree), tree, TZ)
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    on = root / "schedules.yaml"
+    on.write_text("- id: tin-tuan\n  repeat: \"@weekly\"\n  text: Tin {nam}\n"
+                  "- id: tat\n  enabled: false\n  repeat: \"@monthly\"\n  text: Tắt\n", encoding="utf-8")
+    standing, problems = load_standing(root, TZ)
+    assert problems == [] and [s.enabled for s in standing] == [True, False]
+    assert await store.sync_standing(standing) == (1, 0, 0)
+    assert [s.key for s in await store.active()] == ["tin-tuan"]
+    on.write_text("- id: tin-tuan\n  enabled: false\n  repeat: \"@weekly\"\n  text: Tin {nam}\n",
+                  encoding="utf-8")
+    assert await store.sync_standing(load_standing(root, TZ)[0]) == (0, 0, 1)
+    assert await store.active() == []
+    on.write_text("- id: x\n  enabled: maybe\n  repeat: \"@weekly\"\n  text: T\n", encoding="utf-8")
+    assert [(p.line, p.message[:23]) for p in load_standing(root, TZ)[1]] == [(2, "enabled phải là true ho")]
 
 
 def test_content_check_names_file_and_line_of_each_problem(tmp_path: Path):

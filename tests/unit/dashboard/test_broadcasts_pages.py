@@ -118,3 +118,62 @@ async def test_four_eyes_a_large_broadcast_waits_for_another_staff_member(settin
         small = await post(client, "/admin/broadcasts", {"text": "Tin nhỏ", "audience": "groups",
                                                           "channel": "zalo"}, csrf)
         assert (await core.broadcasts.get(int(small.headers["Location"].rsplit("/", 1)[1])))["status"] == "queued"
+
+
+async def test_the_compose_form_makes_a_series_as_the_cli_does_and_the_list_ends_it(settings):
+    from datetime import datetime
+    from urllib.parse import unquote
+
+    from bot.broadcasts.store import Target
+
+    async with dashboard(settings) as (client, core):
+        await _groups(core)
+        csrf = await sign_in(client, core, SENDER)
+        compose = await (await client.get("/admin/broadcasts/new")).text()
+        assert 'name="repeat"' in compose and "Ngày làm việc đầu quý (08:00)" in compose and 'name="cron"' in compose
+        draft = {"text": "Nhắc {dia_ban} họp {quy}", "audience": "groups", "locality": "phan-rang",
+                 "repeat": "@first-workday-quarter"}
+        page = await (await post(client, "/admin/broadcasts/preview", draft, csrf)).text()
+        assert 'id="runs"' in page and "Tạo lịch gửi định kỳ tới 3 người nhận" in page
+        assert await core.series.active() == []  # a preview makes nothing
+        for bad, said in ((dict(draft, repeat="cron", cron="mỗi tuần"), "mỗi tuần"),
+                          (dict(draft, repeat="cron"), "chưa gõ lịch lặp"),
+                          (dict(draft, at="2099-01-01T08:00"), "không dùng cùng nhau"),
+                          (dict(draft, text="Hạn {han_chot}"), "chỗ điền {han_chot} không có")):
+            response = await post(client, "/admin/broadcasts", bad, csrf)
+            assert response.status == 400 and said in await response.text(), said
+        assert await core.series.active() == []
+        response = await post(client, "/admin/broadcasts", dict(draft, repeat="cron", cron="30 7 * * 1"), csrf)
+        assert response.status == 302 and response.headers["Location"] == "/admin/broadcasts"
+        assert "Đã tạo lịch gửi S1" in unquote(response.cookies["lp_flash"].value)
+        [made] = await core.series.active()
+        assert (made.repeat, made.text, made.audience, made.locality, made.created_by) == (
+            "30 7 * * 1", draft["text"], "groups", "phan-rang", f"web:telegram:{SENDER}")
+        first = datetime.fromtimestamp(made.next_run_at, settings.tz)
+        assert (first.weekday(), first.hour, first.minute) == (0, 7, 30)
+        # the same service call as `broadcast send --repeat` (SeriesStore.create): the same row
+        other = await core.series.create(draft["text"], Target("groups", "phan-rang"), "30 7 * * 1",
+                                         created_by="cli")
+        mine, theirs = (await core.series.get(1)).as_json(settings.tz), (await core.series.get(other)).as_json(
+            settings.tz)
+        assert {k: v for k, v in mine.items() if k not in ("id", "series")} == {
+            k: v for k, v in theirs.items() if k not in ("id", "series")}
+        listing = await (await client.get("/admin/broadcasts")).text()
+        assert 'id="series"' in listing and "<code>30 7 * * 1</code>" in listing
+        assert (await post(client, "/admin/series/1/cancel", {}, csrf)).status == 302
+        assert (await core.series.get(1)).cancelled_at is not None
+        again = await post(client, "/admin/series/1/cancel", {}, csrf)
+        assert "Không kết thúc được lịch S1" in unquote(again.cookies["lp_flash"].value)
+        audit = await core.dashboard.audit.recent()
+        assert [(a["action"], a["target"]) for a in audit[:2]] == [("series.cancel", "series:1"),
+                                                                  ("series.create", "series:1")]
+
+
+async def test_four_eyes_refuses_a_large_series_from_the_web(settings):
+    async with dashboard(settings, web_approval_threshold=2) as (client, core):
+        await _groups(core)
+        csrf = await sign_in(client, core, SENDER)
+        response = await post(client, "/admin/broadcasts", {"text": "Tin lớn", "audience": "groups",
+                                                             "repeat": "@weekly"}, csrf)
+        assert response.status == 400 and "WEB_APPROVAL_THRESHOLD" in await response.text()
+        assert await core.series.active() == []

@@ -108,6 +108,25 @@ async def test_unanswered_ticket_is_announced_again_after_n_working_hours(core: 
     assert await handoff.remind_due(at(30, 23)) == []
 
 
+async def test_the_re_announcement_is_a_job_of_the_service_scheduler_every_check_every(core: Core):
+    from datetime import timedelta
+
+    from bot.handoff.service import CHECK_EVERY
+
+    job = core.jobs.job("handoff-remind")
+    assert job is not None and job.trigger.interval == timedelta(seconds=CHECK_EVERY) == timedelta(minutes=5)
+    assert job.next_run_time is not None and job.next_run_time <= datetime.now(TZ)  # first run as it starts
+    clock = Clock(at(27, 16))
+    sent = wire(core, clock)
+    await core.dialogue.handle(Inbound("zalo", "z-1", "z-1", text="/canbo Hỏi về thẻ BHYT", display_name="Cô Tư"))
+    clock.now = at(30, 9)
+    assert await core.jobs.run("handoff-remind")  # what the scheduler runs
+    assert len(sent.to(STAFF_CHAT)) == 1
+    clock.now = at(30, 10)
+    assert await core.jobs.run("handoff-remind")
+    assert sent.to(STAFF_CHAT)[-1].startswith("⏰ **#1**")
+
+
 async def test_an_answer_that_cannot_be_delivered_leaves_the_ticket_open(core: Core):
     sent = wire(core, Clock(at(30, 9)))
     await core.dialogue.handle(Inbound("telegram", "501", "501", text="/canbo Hỏi về nhà Đại đoàn kết"))

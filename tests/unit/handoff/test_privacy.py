@@ -48,6 +48,18 @@ async def test_erasure_and_retention(tmp_path: Path):
         row = await db.fetchone("SELECT chat, user_id, display_name, text, answer FROM tickets WHERE id = 2")
         assert tuple(row) == (None, None, None, "Hỏi việc khác", "Đã trả lời")
         assert await handoff.privacy.purge(now + 40 * DAY) == 0  # once
+        # the purge is a job of the service's scheduler: daily, the first time as it starts
+        from datetime import timedelta
+
+        job = core.jobs.job("retention-purge")
+        assert job is not None and job.trigger.interval == timedelta(days=1) and job.next_run_time is not None
+        await core.dialogue.handle(Inbound("telegram", "44", "44", text="/canbo Hỏi lần nữa", display_name="Cô Chín"))
+        third = await db.fetchval("SELECT MAX(id) FROM tickets")
+        await handoff.tickets.answer(third, "Đã trả lời", "telegram:77")
+        handoff.privacy.clock = lambda: now + 31 * DAY
+        assert await core.jobs.run("retention-purge")
+        assert await db.fetchval("SELECT display_name FROM tickets WHERE id = ?", (third,)) is None
+        assert third == 3
         assert "Ông Bảy" in said(await core.dialogue.handle(Inbound("telegram", "43", "43", text="/dulieu",
                                                                     display_name="Ông Bảy")))
     finally:

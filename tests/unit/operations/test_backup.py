@@ -13,7 +13,7 @@ import pytest
 
 from bot.kernel.config import ConfigError, Settings, load_settings
 from bot.operations.backup import BackupError, ServiceLock, backup, restore
-from bot.operations.nightly import NightlyBackup, next_run, prune, start_operations
+from bot.operations.nightly import NightlyBackup, prune, start_operations
 from bot.store.db import open_database
 from tests.conftest import run_cli
 
@@ -86,12 +86,6 @@ async def test_restore_refused_while_the_lock_is_held_and_works_when_released(da
     assert sqlite3.connect(database).execute("SELECT chat_id FROM chats").fetchall() == [("-7",)]
 
 
-def test_next_run_is_the_next_local_time():
-    assert next_run(datetime(2026, 3, 1, 1, 0, tzinfo=TZ), "02:30") == datetime(2026, 3, 1, 2, 30, tzinfo=TZ)
-    assert next_run(datetime(2026, 3, 1, 2, 30, tzinfo=TZ), "02:30") == datetime(2026, 3, 2, 2, 30, tzinfo=TZ)
-    assert next_run(datetime(2026, 12, 31, 23, 0, tzinfo=TZ), "02:30") == datetime(2027, 1, 1, 2, 30, tzinfo=TZ)
-
-
 async def test_the_nightly_job_keeps_the_newest_n(database: Path, tmp_path: Path):
     folder = tmp_path / "backups"
     folder.mkdir()
@@ -111,32 +105,49 @@ async def test_the_nightly_job_keeps_the_newest_n(database: Path, tmp_path: Path
                                 folder / "loaphuong-20260303-023000.sqlite3"]
 
 
-async def test_the_job_runs_at_its_time_and_the_service_holds_the_lock(database: Path, tmp_path: Path):
-    now = [datetime(2026, 3, 1, 2, 29, 59, tzinfo=TZ)]
-    job = NightlyBackup(database, tmp_path / "nightly", 7, "02:30", TZ, now=lambda: now[0])
-    job.tick = 0.01
-    job.start()
-    await asyncio.sleep(0.1)
-    assert not (tmp_path / "nightly").exists()  # not yet 02:30
-    now[0] += timedelta(seconds=2)
-    for _ in range(400):
-        if list((tmp_path / "nightly").glob("loaphuong-*.sqlite3")):
-            break
-        await asyncio.sleep(0.02)
-    await job.stop()
-    assert [p.name for p in (tmp_path / "nightly").iterdir()] == ["loaphuong-20260301-023001.sqlite3"]
+async def test_the_nightly_job_is_on_the_service_scheduler_at_backup_at_and_the_service_holds_the_lock(
+        database: Path, tmp_path: Path, caplog):
+    from bot.app.wiring import build_core
+    from tests.conftest import CONTENT
+
+    folder = tmp_path / "nightly"
+    settings = replace(Settings(), database_path=database, content_dir=CONTENT, backup_dir=folder,
+                       backup_at="03:15", backup_keep=2)
+    core = await build_core(settings)
+    try:
+        jobs = core.jobs
+        assert jobs.next_after("nightly-backup", datetime(2026, 3, 1, 3, 14, 59, tzinfo=TZ)) == datetime(
+            2026, 3, 1, 3, 15, tzinfo=TZ)
+        assert jobs.next_after("nightly-backup", datetime(2026, 3, 1, 3, 15, tzinfo=TZ)) == datetime(
+            2026, 3, 2, 3, 15, tzinfo=TZ)
+        assert await jobs.run("nightly-backup")  # what the scheduler runs at 03:15
+        [made] = list(folder.glob("loaphuong-*.sqlite3"))
+        assert sqlite3.connect(made).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        await core.close()
+    # a failed night is one error line, and the job stays for the next night
+    blocked = replace(settings, backup_dir=tmp_path / "a-file")
+    (tmp_path / "a-file").write_text("not a folder")
+    core = await build_core(blocked)
+    try:
+        assert await core.jobs.run("nightly-backup") and "nightly backup failed: Không" in caplog.text
+        assert core.jobs.job("nightly-backup") is not None
+    finally:
+        await core.close()
+    core = await build_core(replace(settings, backup_dir=None))
+    try:
+        assert core.jobs.job("nightly-backup") is None  # BACKUP_DIR empty: no job
+    finally:
+        await core.close()
 
     settings = replace(Settings(), database_path=database, backup_dir=tmp_path / "nightly")
     ops = await start_operations(settings)
-    assert ops is not None and ops.nightly is not None and ops.nightly.at == "02:30"
+    assert ops is not None
     assert await start_operations(settings) is None  # one service a database
     await ops.stop()
     probe = ServiceLock(database)
     assert probe.acquire()  # released at stop
     probe.release()
-    off = await start_operations(replace(settings, backup_dir=None))
-    assert off is not None and off.nightly is None  # BACKUP_DIR empty: no job
-    await off.stop()
 
 
 def test_backup_settings_are_validated():
