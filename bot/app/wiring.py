@@ -7,9 +7,12 @@ holds, so nothing is patched on afterwards.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+from bot.app import content_check
 from bot.audiences.chats import Chats, Staff
 from bot.audiences.localities import Localities, load_strict
 from bot.audiences.registration import Registration
@@ -39,6 +42,7 @@ from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import Analyzer
 from bot.knowledge import out_of_scope, situations
 from bot.knowledge.index import KnowledgeIndex
+from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.question_log import QuestionLog
 from bot.operations.metrics import Metrics
 from bot.store.db import Database, open_database
@@ -61,6 +65,16 @@ def build_index(content: Content) -> KnowledgeIndex:
                           situations=by_entry, common_words=lexicon.common)
 
 
+def load_knowledge(root: Path) -> tuple[Content, KnowledgeIndex]:
+    """The content and its index as a reload builds them (in a worker thread): ContentError with every
+    problem `content check` would report, so an invalid edit never reaches the live index."""
+    content = load_content(root, strict=False)
+    problems = content.problems + content_check.run_all(root)
+    if problems:
+        raise ContentError(problems)
+    return content, build_index(content)
+
+
 def log_warnings(content: Content) -> None:
     """Content warnings (repeated example questions, empty topics…): one log line at start-up."""
     if content.warnings:
@@ -75,8 +89,7 @@ class Core:
 
     settings: Settings
     db: Database
-    content: Content
-    index: KnowledgeIndex
+    knowledge: LiveKnowledge  # the content and index answered from, reloaded when staff edit knowledge
     channels: Channels  # empty until the service (or `chat`) adds its adapters
     metrics: Metrics
     chats: Chats
@@ -96,6 +109,14 @@ class Core:
     schedules: SeriesScheduler  # APScheduler: one job a series, rebuilt from the table at start
     choices: Choices  # numbered menus shown on Zalo, kept across restarts
     dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
+
+    @property
+    def content(self) -> Content:
+        return self.knowledge.content
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        return self.knowledge.index
 
     async def receive(self, inbound: Inbound) -> list[Reply]:
         """What a channel adapter calls with each update: the dialogue answers, the reply queue
@@ -134,11 +155,12 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
 async def _build(settings: Settings, db: Database, content: Content, localities: Localities, index: KnowledgeIndex,
                  standing: list[Standing], sender: Sender | None) -> Core:
     channels, metrics = Channels(), Metrics()
+    knowledge = LiveKnowledge(content, index, functools.partial(load_knowledge, settings.content_dir))
     flows = Flows(db, ttl=settings.flow_expiry_hours * 3600)  # steps and drafts, kept in SQLite
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
     questions = QuestionLog(db)
-    dialogue = Dialogue(content, index, chats, questions, flows)
+    dialogue = Dialogue(knowledge, chats, questions, flows)
     say = dialogue.say
     broadcasts = Broadcasts(db, localities)
     pacing = Pacing(limits_from_settings(settings))  # replies and broadcasts count in the same windows
@@ -151,7 +173,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     authoring = Authoring(broadcasts, localities, say, staff, settings.tz, flows)
     for feature in (registration, Acknowledgements(broadcasts, say), authoring):
         dialogue.include(feature.routes())
-    handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
+    handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, knowledge, settings,
                                             sender or replies,
                                             erasers={"supervision": erase_supervision, "replies": erase_owed,
                                                      "choices": erase_choices})
@@ -165,7 +187,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     schedules = SeriesScheduler(series, worker.notify, standing=standing)
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
-                          questions=questions, content=content, index=index,
+                          questions=questions, knowledge=knowledge, dialogue=dialogue,
                           paused_until=lambda channel: worker.pacer(channel).paused_until)
     dialogue.include(dashboard.routes())
     await flows.load()  # after every feature declared its steps and drafts
@@ -174,7 +196,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
-    return Core(settings, db, content, index, channels, metrics, chats, staff, flows, dialogue, localities,
+    return Core(settings, db, knowledge, channels, metrics, chats, staff, flows, dialogue, localities,
                 registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
                 series, schedules, Choices(db), dashboard)
 

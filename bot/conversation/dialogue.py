@@ -21,6 +21,7 @@ from bot.kernel.markup import split_text
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import syllables
 from bot.knowledge.index import MAX_QUERY_CHARS, Answer, KnowledgeIndex
+from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.question_log import QuestionLog
 
 log = logging.getLogger(__name__)
@@ -34,18 +35,16 @@ ANSWER_PAGE_CHARS = 3000
 class Dialogue:
     def __init__(
         self,
-        content: Content,
-        index: KnowledgeIndex,
+        knowledge: LiveKnowledge,
         chats: Chats,
         questions: QuestionLog,
         flows: Flows,
     ) -> None:
-        self.content = content
-        self.index = index
+        self.knowledge = knowledge  # content and index, swapped whole when staff edit knowledge
         self.chats = chats
         self.questions = questions
         self.flows = flows
-        self.say = Messages(content.messages)
+        self.say = Messages(knowledge.content.messages)
         self.routes = RouteTable()
         self.routes.include(Routes(
             owner="dialogue",
@@ -68,6 +67,19 @@ class Dialogue:
             "feedback": self._feedback,
             "contact": self._contact,
         }
+
+
+    @property
+    def content(self) -> Content:
+        return self.knowledge.content
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        return self.knowledge.index
+
+    def render_answer(self, answer: Answer) -> list[Reply]:
+        """The replies a resident gets for `answer` (the dashboard's "try a question" shows them)."""
+        return self._render_answer(answer)
 
     def include(self, routes: Routes) -> None:
         """Plug one feature's commands, options, phrases and hooks in (RouteClash on a clash)."""
