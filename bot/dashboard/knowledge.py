@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from bot.knowledge import entry_file, gaps
 from bot.knowledge.explain import explain
 from bot.knowledge.index import Answer
 from bot.knowledge.live import LiveKnowledge
+from bot.store.db import Database
 
 SHOWN_ENTRIES = 100
 LISTS = ("questions", "keywords", "tags")
@@ -90,6 +92,7 @@ class KnowledgeDesk:
         self.tz = tz  # for the `updated:` date an edit writes
         self._lock = asyncio.Lock()
         self._haystack: tuple[int, list[tuple[Entry, str]]] = (-1, [])
+        self._gaps: tuple[tuple[int, ...], list[gaps.Group]] = ((), [])
 
     # ------------------------------------------------------------------ reading
 
@@ -189,9 +192,14 @@ class KnowledgeDesk:
 
     # ------------------------------------------------------------------ gaps
 
-    async def gap_groups(self, asked: list[gaps.Asked], limit: int) -> list[gaps.Group]:
-        """Grouped in a worker thread: residents' answers never wait on it."""
-        return (await asyncio.to_thread(gaps.group, asked))[:limit]
+    async def gap_groups(self, db: Database, days: int, limit: int) -> list[gaps.Group]:
+        """The gaps of the last `days` days, grouped in a worker thread (residents' answers never wait
+        on it); kept while no question or ticket arrives, for at most a minute (the window moves)."""
+        key = (days, int(time.time() // 60), *await gaps.watermark(db))
+        if self._gaps[0] != key:
+            asked = await gaps.collect(db, time.time() - days * 86400)
+            self._gaps = (key, await asyncio.to_thread(gaps.group, asked))
+        return self._gaps[1][:limit]
 
 
 def _restore(path: Path, old: str | None) -> None:

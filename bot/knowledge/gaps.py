@@ -150,6 +150,12 @@ async def collect(db: Database, since: float | None = None) -> list[Asked]:
     return asked
 
 
+async def watermark(db: Database) -> tuple[int, int]:
+    """The newest question-log row and ticket: `collect` gives the same result while they stay."""
+    row = await db.fetchone("SELECT (SELECT MAX(id) FROM question_log) AS q, (SELECT MAX(id) FROM tickets) AS t")
+    return (row["q"] or 0, row["t"] or 0) if row else (0, 0)
+
+
 def parse_date(value: str, tz: ZoneInfo) -> float:
     """dd/mm/yyyy or yyyy-mm-dd, local midnight, as epoch seconds. ValueError when neither."""
     value = value.strip()

@@ -6,7 +6,6 @@ and reloads the running index (bot/dashboard/knowledge.py)."""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 from aiohttp import web
@@ -35,8 +34,7 @@ class KnowledgePages(Pages):
         question = request.query.get("q", "").strip()[:500]
         tried = desk.try_question(question) if question else None
         days = int(request.query["days"]) if request.query.get("days", "").isdigit() else GAP_DAYS
-        asked = await gaps.collect(self.dash.db, time.time() - days * 86400)
-        groups = await desk.gap_groups(asked, SHOWN_GAPS)
+        groups = await desk.gap_groups(self.dash.db, days, SHOWN_GAPS)
         return self.page(request, "knowledge.html", entries=entries, total=total, find=find, question=question,
                          tried=tried, groups=groups, days=days, drafts=desk.drafts(), quote=quote)
 
