@@ -1,8 +1,9 @@
 """Broadcasts: the list, compose with a preview and per-channel recipient counts, send (or ask a
-second staff member when WEB_APPROVAL_THRESHOLD applies), live progress, the report and its CSV."""
+second staff member when WEB_APPROVAL_THRESHOLD applies), live progress, the report and its CSV / XLSX."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,12 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from bot.audiences.chats import CHANNELS
-from bot.broadcasts.export import recipients_csv
+from bot.broadcasts.export import recipients_csv, recipients_xlsx
 from bot.broadcasts.store import BroadcastError, Target, parse_audience, parse_time
 from bot.dashboard.http.common import PATH, WHO, Pages, form, need, redirect
 from bot.dashboard.preview import preview
 
 PAST_SLACK = 60.0
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SHOWN_RECIPIENTS = 500  # rows of the report table; the CSV has them all
 
 
@@ -38,6 +40,7 @@ class BroadcastPages(Pages):
         router.add_get(r"/broadcasts/{id:\d+}", self.show)
         router.add_get(r"/broadcasts/{id:\d+}/progress.json", self.progress)
         router.add_get(r"/broadcasts/{id:\d+}/report.csv", self.csv)
+        router.add_get(r"/broadcasts/{id:\d+}/report.xlsx", self.xlsx)
         router.add_post(r"/broadcasts/{id:\d+}/cancel", self.cancel)
         router.add_post(r"/broadcasts/{id:\d+}/approve", self.approve)
         router.add_post(r"/broadcasts/{id:\d+}/reject", self.reject)
@@ -166,6 +169,14 @@ class BroadcastPages(Pages):
         text = recipients_csv(await self.dash.broadcasts.recipients(broadcast), self.dash.settings.tz)
         return web.Response(body=("\ufeff" + text).encode(), content_type="text/csv", charset="utf-8", headers={
             "Content-Disposition": f'attachment; filename="thong-bao-{broadcast}.csv"'})
+
+    async def xlsx(self, request: web.Request) -> web.Response:
+        """The CSV's columns as a spreadsheet, built in a worker thread (seconds for 100,000 rows)."""
+        broadcast, _ = await self._found(request)
+        rows = await self.dash.broadcasts.recipients(broadcast)
+        body = await asyncio.to_thread(recipients_xlsx, rows, self.dash.settings.tz)
+        return web.Response(body=body, content_type=XLSX, headers={
+            "Content-Disposition": f'attachment; filename="thong-bao-{broadcast}.xlsx"'})
 
     @need("sender")
     async def cancel(self, request: web.Request) -> web.StreamResponse:
