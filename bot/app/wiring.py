@@ -29,6 +29,7 @@ from bot.conversation.choices import Choices
 from bot.conversation.choices import erase_person as erase_choices
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
+from bot.dashboard.audit import Audit, ChatAudit
 from bot.dashboard.service import Dashboard
 from bot.delivery.pacing import Pacing, limits_from_settings
 from bot.delivery.replies import ReplyQueue
@@ -160,7 +161,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
     questions = QuestionLog(db)
-    dialogue = Dialogue(knowledge, chats, questions, flows)
+    dialogue = Dialogue(knowledge, chats, questions, flows, staff_action=ChatAudit(Audit(db), staff))
     say = dialogue.say
     broadcasts = Broadcasts(db, localities)
     pacing = Pacing(limits_from_settings(settings))  # replies and broadcasts count in the same windows
