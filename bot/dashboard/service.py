@@ -140,7 +140,7 @@ class Dashboard:
         return "admin" if user_id in self.staff.configured.get(channel, frozenset()) else "sender"
 
     async def session(self, cookie: str) -> tuple[Session, Who] | None:
-        session = await self.accounts.session(cookie)
+        session = await self.accounts.session(cookie, idle=self.settings.web_idle_minutes * 60)
         if session is None:
             return None
         who = await self.who(session.channel, session.user_id)
