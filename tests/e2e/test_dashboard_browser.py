@@ -93,27 +93,31 @@ async def no_sideways_scroll(page) -> None:
     assert width <= await page.evaluate("window.innerWidth"), f"the page is {width} px wide: {wide}"
 
 
+async def signed_in(fake: FakeTelegram, browser, size: str):
+    fake.push_update(fake.text_update(STAFF, "/dangnhap", user_id=STAFF, first_name="Hùng"))
+    [message] = await fake.wait_for(lambda m: m.chat_id == STAFF and "/admin/login?t=" in m.text, timeout=5)
+    link = re.search(r"http://\S+", message.text).group(0)
+    context = await browser.new_context(viewport=SIZES[size], locale="vi-VN")
+    page = await context.new_page()
+    await page.goto(link)
+    await page.click("#signin")
+    await page.wait_for_selector("h1:text-is('Tổng quan')")
+    return context, page, link.split("/admin/")[0]
+
+
 @pytest.mark.parametrize("size", list(SIZES))
 async def test_sign_in_send_a_broadcast_watch_it_and_answer_a_ticket(service, browser, tmp_path, size):
     app, fake, _ = service
     take = shots(tmp_path, size)
     await register_groups(app.core.db, [GroupRecord("telegram", g, "phan-rang", f"Tổ {g}") for g in GROUPS])
 
-    fake.push_update(fake.text_update(STAFF, "/dangnhap", user_id=STAFF, first_name="Hùng"))
-    [message] = await fake.wait_for(lambda m: m.chat_id == STAFF and "/admin/login?t=" in m.text, timeout=5)
-    link = re.search(r"http://\S+", message.text).group(0)
-
-    context = await browser.new_context(viewport=SIZES[size], locale="vi-VN")
-    page = await context.new_page()
-    await page.goto(link)
-    await page.click("#signin")
-    await page.wait_for_selector("h1:text-is('Tổng quan')")
+    context, page, base = await signed_in(fake, browser, size)
     assert "/admin/" in page.url
     await no_sideways_scroll(page)
     await take(page, "overview")
 
     # compose, preview, count, send
-    await page.goto(link.split("/admin/")[0] + "/admin/broadcasts/new")
+    await page.goto(base + "/admin/broadcasts/new")
     await page.fill("textarea[name=text]", "**Họp tổ dân phố** tối thứ Sáu lúc 19h30.\n- Mang theo CCCD")
     await page.fill("input[name=title]", "Thông báo họp")
     await page.check("input[name=audience][value=groups]")
@@ -143,7 +147,7 @@ async def test_sign_in_send_a_broadcast_watch_it_and_answer_a_ticket(service, br
     await fake.wait_for(lambda m: m.chat_id == RESIDENT, timeout=5)
     tickets = await app.core.handoff.tickets.list()
     assert tickets, "the question became a ticket"
-    await page.goto(link.split("/admin/")[0] + "/admin/tickets")
+    await page.goto(base + "/admin/tickets")
     await page.click(f"text=#{tickets[-1].id}")
     await page.fill("#answer textarea", "Bà con mang đơn đến UBMTTQ phường, sáng thứ Hai đến thứ Sáu.")
     await page.click("#send-answer")
@@ -154,7 +158,6 @@ async def test_sign_in_send_a_broadcast_watch_it_and_answer_a_ticket(service, br
     assert (await app.core.handoff.tickets.get(tickets[-1].id)).status == "answered"
 
     # the other pages fit the width too
-    base = link.split("/admin/")[0]
     for path, name in (("/admin/", "overview-after"), ("/admin/supervision", "supervision"),
                        ("/admin/groups", "groups"), ("/admin/audit", "audit")):
         await page.goto(base + path)
@@ -164,18 +167,6 @@ async def test_sign_in_send_a_broadcast_watch_it_and_answer_a_ticket(service, br
     assert await page.locator("#audit td", has_text="ticket.answer").count() == 1
     assert await page.locator("#audit td", has_text="broadcast.send").count() == 1
     await context.close()
-
-
-async def signed_in(fake: FakeTelegram, browser, size: str):
-    fake.push_update(fake.text_update(STAFF, "/dangnhap", user_id=STAFF, first_name="Hùng"))
-    [message] = await fake.wait_for(lambda m: m.chat_id == STAFF and "/admin/login?t=" in m.text, timeout=5)
-    link = re.search(r"http://\S+", message.text).group(0)
-    context = await browser.new_context(viewport=SIZES[size], locale="vi-VN")
-    page = await context.new_page()
-    await page.goto(link)
-    await page.click("#signin")
-    await page.wait_for_selector("h1:text-is('Tổng quan')")
-    return context, page, link.split("/admin/")[0]
 
 
 @pytest.mark.parametrize("size", list(SIZES))
