@@ -7,9 +7,12 @@ holds, so nothing is patched on afterwards.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+from bot.app import content_check
 from bot.audiences.chats import Chats, Staff
 from bot.audiences.localities import Localities, load_strict
 from bot.audiences.registration import Registration
@@ -26,6 +29,7 @@ from bot.conversation.choices import Choices
 from bot.conversation.choices import erase_person as erase_choices
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.flows import Flows
+from bot.dashboard.audit import Audit, ChatAudit
 from bot.dashboard.service import Dashboard
 from bot.delivery.pacing import Pacing, limits_from_settings
 from bot.delivery.replies import ReplyQueue
@@ -39,6 +43,7 @@ from bot.kernel.jobs import Jobs
 from bot.kernel.messages import Messages
 from bot.knowledge.build import build_index
 from bot.knowledge.index import KnowledgeIndex
+from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.question_log import QuestionLog
 from bot.knowledge.searcher import Searcher
 from bot.operations.metrics import Metrics
@@ -49,6 +54,16 @@ from bot.supervision.plans import erase_person as erase_supervision
 from bot.supervision.service import Supervision, build_supervision
 
 log = logging.getLogger(__name__)
+
+
+def load_knowledge(root: Path) -> tuple[Content, KnowledgeIndex]:
+    """The content and its index as a reload builds them (in a worker thread): ContentError with every
+    problem `content check` would report, so an invalid edit never reaches the live index."""
+    content = load_content(root, strict=False)
+    problems = content.problems + content_check.run_all(root)
+    if problems:
+        raise ContentError(problems)
+    return content, build_index(content)
 
 
 def log_warnings(content: Content) -> None:
@@ -65,8 +80,7 @@ class Core:
 
     settings: Settings
     db: Database
-    content: Content
-    index: KnowledgeIndex
+    knowledge: LiveKnowledge  # the content and index answered from, reloaded when staff edit knowledge
     searcher: Searcher  # residents' questions searched in a search process (once started), else here
     channels: Channels  # empty until the service (or `chat`) adds its adapters
     metrics: Metrics
@@ -88,6 +102,14 @@ class Core:
     jobs: Jobs  # the one APScheduler: series, ticket re-announcement, retention purge, nightly backup
     choices: Choices  # numbered menus shown on Zalo, kept across restarts
     dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
+
+    @property
+    def content(self) -> Content:
+        return self.knowledge.content
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        return self.knowledge.index
 
     async def receive(self, inbound: Inbound) -> list[Reply]:
         """What a channel adapter calls with each update: the dialogue answers, the reply queue
@@ -126,12 +148,13 @@ async def build_core(settings: Settings, sender: Sender | None = None) -> Core:
 async def _build(settings: Settings, db: Database, content: Content, localities: Localities, index: KnowledgeIndex,
                  standing: list[Standing], sender: Sender | None) -> Core:
     channels, metrics = Channels(), Metrics()
+    knowledge = LiveKnowledge(content, index, functools.partial(load_knowledge, settings.content_dir))
     flows = Flows(db, ttl=settings.flow_expiry_hours * 3600)  # steps and drafts, kept in SQLite
     chats = Chats(db)
     staff = Staff(db, {"telegram": settings.telegram_staff_ids})
     questions = QuestionLog(db)
-    searcher = Searcher(index, settings.content_dir, process=settings.search_process)
-    dialogue = Dialogue(content, index, searcher, chats, questions, flows)
+    searcher = Searcher(knowledge, settings.content_dir, process=settings.search_process)
+    dialogue = Dialogue(knowledge, searcher, chats, questions, flows, staff_action=ChatAudit(Audit(db), staff))
     say = dialogue.say
     broadcasts = Broadcasts(db, localities)
     pacing = Pacing(limits_from_settings(settings))  # replies and broadcasts count in the same windows
@@ -143,7 +166,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     registration = Registration(db, chats, localities, say, staff, is_admin=channels.is_group_admin)
     for feature in (registration, Acknowledgements(broadcasts, say)):
         dialogue.include(feature.routes())
-    handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, index, settings,
+    handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, knowledge, settings,
                                             sender or replies,
                                             erasers={"supervision": erase_supervision, "replies": erase_owed,
                                                      "choices": erase_choices})
@@ -165,7 +188,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
         jobs.daily("nightly-backup", settings.backup_at, nightly.run, what=str(nightly))
     dashboard = Dashboard(settings, db, staff=staff, chats=chats, broadcasts=broadcasts, handoff=handoff,
                           localities=localities, supervision=supervision, channels=channels, say=say,
-                          questions=questions, content=content, index=index,
+                          questions=questions, knowledge=knowledge, dialogue=dialogue,
                           paused_until=lambda channel: worker.pacer(channel).paused_until, series=series)
     dialogue.include(dashboard.routes())
     await flows.load()  # after every feature declared its steps and drafts
@@ -175,7 +198,7 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
         "content loaded: %d entries, %d topics; database %s",
         len(content.entries), len(content.topics), settings.database_path,
     )
-    return Core(settings, db, content, index, searcher, channels, metrics, chats, staff, flows, dialogue,
+    return Core(settings, db, knowledge, searcher, channels, metrics, chats, staff, flows, dialogue,
                 localities, registration, broadcasts, authoring, worker, progress, replies, handoff, supervision,
                 series, schedules, jobs, Choices(db), dashboard)
 

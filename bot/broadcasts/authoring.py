@@ -81,7 +81,8 @@ class Authoring:
 
     def routes(self) -> Routes:
         return Routes(owner=OWNER, commands={"thongbao": self.cmd_thongbao, "huythongbao": self.cmd_huythongbao,
-                                             "baocao": self.cmd_baocao}, options={PREFIX: self.on_option})
+                                             "baocao": self.cmd_baocao}, options={PREFIX: self.on_option},
+                      audited={"/huythongbao": "broadcast.cancel", f"{PREFIX}:ok": "broadcast.send"})
 
     # ------------------------------------------------------------------ gatekeeping
 

@@ -117,14 +117,15 @@ async def cmd_kb_gaps(args: argparse.Namespace, settings: Settings) -> int:
             return fail(f"--since {args.since!r} không hợp lệ: dùng dd/mm/yyyy hoặc yyyy-mm-dd.")
     async with database(settings) as db:
         asked = await gaps.collect(db, since)
-    groups = gaps.group(asked)[: max(1, args.limit)]
+    grouped = gaps.group(asked)
+    groups = grouped[: max(1, args.limit)]
     if args.json:  # one array, like the other listings
         return print_json([{"count": g.count, "handed_off": g.handed_off, "question": g.representative(),
                             "variants": g.variants(), "last": local_time(g.last, settings.tz)} for g in groups])
     if not groups:
         print("Chưa có câu hỏi nào bị từ chối hay chuyển cán bộ" + (" trong khoảng này." if since else "."))
         return 0
-    print(f"{len(asked)} câu hỏi trợ lý chưa trả lời được, {len(gaps.group(asked))} nhóm; nhiều nhất trước:\n")
+    print(f"{len(asked)} câu hỏi trợ lý chưa trả lời được, {len(grouped)} nhóm; nhiều nhất trước:\n")
     for number, g in enumerate(groups, start=1):
         print(f"{number:>2}. [{g.count} lần, {g.handed_off} chuyển cán bộ, gần nhất {local_time(g.last, settings.tz)}] "
               f"{g.representative()}")

@@ -14,13 +14,14 @@ from bot.audiences.chats import Chats
 from bot.channels.base import Inbound, Option, Reply
 from bot.conversation.flows import Flows, Next
 from bot.conversation.phrases import match_phrase
-from bot.conversation.routes import Handler, Hook, Routes, RouteTable, Turn
+from bot.conversation.routes import Handler, Hook, Routes, RouteTable, StaffAction, Turn
 from bot.conversation.small_talk import small_talk
 from bot.kernel.content import Content, Entry
 from bot.kernel.markup import split_text
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import syllables
 from bot.knowledge.index import MAX_QUERY_CHARS, Answer, KnowledgeIndex
+from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.question_log import QuestionLog
 from bot.knowledge.searcher import Searcher
 
@@ -35,20 +36,21 @@ ANSWER_PAGE_CHARS = 3000
 class Dialogue:
     def __init__(
         self,
-        content: Content,
-        index: KnowledgeIndex,
+        knowledge: LiveKnowledge,
         searcher: Searcher,
         chats: Chats,
         questions: QuestionLog,
         flows: Flows,
+        staff_action: StaffAction | None = None,
     ) -> None:
-        self.content = content
-        self.index = index
+        """`staff_action`: told of each audited command or option (Routes.audited) after it ran."""
+        self.knowledge = knowledge  # content and index, swapped whole when staff edit knowledge
         self.searcher = searcher  # where residents' questions are searched (a search process, or here)
+        self.staff_action = staff_action
         self.chats = chats
         self.questions = questions
         self.flows = flows
-        self.say = Messages(content.messages)
+        self.say = Messages(knowledge.content.messages)
         self.routes = RouteTable()
         self.routes.include(Routes(
             owner="dialogue",
@@ -71,6 +73,19 @@ class Dialogue:
             "feedback": self._feedback,
             "contact": self._contact,
         }
+
+
+    @property
+    def content(self) -> Content:
+        return self.knowledge.content
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        return self.knowledge.index
+
+    def render_answer(self, answer: Answer) -> list[Reply]:
+        """The replies a resident gets for `answer` (the dashboard's "try a question" shows them)."""
+        return self._render_answer(answer)
 
     def include(self, routes: Routes) -> None:
         """Plug one feature's commands, options, phrases and hooks in (RouteClash on a clash)."""
@@ -127,7 +142,9 @@ class Dialogue:
             if handler is None:
                 log.info("unknown command /%s from %s %s", name[:32], inbound.channel, inbound.user_id)
                 return [Reply(self.say("unknown_command"))]
-            return await handler(turn)
+            replies = await handler(turn)
+            await self._audited(inbound, f"/{name}", f"/{name} {turn.args}".strip(), replies)
+            return replies
         turn = Turn(inbound, chat)
         step = self.flows.take(inbound)
         if step is not None:
@@ -280,7 +297,22 @@ class Dialogue:
         if handler is None:
             log.info("stale or unknown option %r from %s", data[:64], turn.inbound.channel)
             return [Reply(self.say("stale_option")), self.main_menu()]
-        return await handler(Turn(turn.inbound, turn.chat, args=rest))
+        replies = await handler(Turn(turn.inbound, turn.chat, args=rest))
+        await self._audited(turn.inbound, f"{prefix}:{rest.partition(':')[0]}", data, replies)
+        return replies
+
+    async def _audited(self, inbound: Inbound, key: str, typed: str, replies: list[Reply]) -> None:
+        """The one place staff actions in a chat reach the audit log (the recorder checks staff): what
+        was typed or pressed, and the start of the bot's answer (which says whether it was done)."""
+        action = self.routes.audited.get(key)
+        if action is None or self.staff_action is None:
+            return
+        said = " ".join(replies[0].text.split())[:160] if replies else ""
+        detail = f"{typed} → {said}" if said else typed
+        try:
+            await self.staff_action(inbound, action, detail)
+        except Exception:  # the action happened; a failed audit write must not undo the reply
+            log.exception("audit: %s by %s user %s not recorded", action, inbound.channel, inbound.user_id)
 
     async def _menu_option(self, turn: Turn) -> list[Reply]:
         handler = self.routes.menu.get(turn.args) or self._menu_defaults.get(turn.args)

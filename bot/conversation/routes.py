@@ -28,6 +28,8 @@ class Turn:
 Handler = Callable[[Turn], Awaitable[list[Reply]]]
 Hook = Callable[[Turn], Awaitable[list[Reply] | None]]  # None: not mine, let the next one look
 Gate = Callable[[Inbound], Awaitable[list[Reply] | None]]  # a list stops the message before anything
+# A staff action taken in the chat, for the audit log: (inbound, action name, detail).
+StaffAction = Callable[[Inbound, str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ class Routes:
     phrases: folded words typed in a group that stand for a button ("da nhan"), tried before
     the group hooks. gates run before a message is processed; group_text hooks for addressed
     group text, text hooks for any text before the knowledge search; events for joined/left/
-    migrated. decline_options are offered with every honest "I don't know".
+    migrated. decline_options are offered with every honest "I don't know". audited: the staff
+    actions among them, for the audit log: "/traloi" (a command) or "ath:ok" (an option's prefix and
+    first part) → an action name ("ticket.answer"); the dialogue records them, one place for all.
     """
 
     owner: str
@@ -53,6 +57,7 @@ class Routes:
     text: tuple[Hook, ...] = ()
     events: tuple[Handler, ...] = ()
     decline_options: tuple[Option, ...] = ()
+    audited: Mapping[str, str] = field(default_factory=dict)
 
 
 class RouteClash(ValueError):
@@ -72,6 +77,7 @@ class RouteTable:
     text: list[Hook] = field(default_factory=list)
     events: list[Handler] = field(default_factory=list)
     decline_options: list[Option] = field(default_factory=list)
+    audited: dict[str, str] = field(default_factory=dict)
     _owners: dict[tuple[str, str], str] = field(default_factory=dict)
     _hooks: dict[str, list[tuple[int, str, Callable]]] = field(default_factory=dict)
 
@@ -98,3 +104,4 @@ class RouteTable:
             entries.sort(key=lambda entry: entry[0])  # stable: one feature's hooks keep their order
             getattr(self, stage)[:] = [hook for _, _, hook in entries]
         self.decline_options.extend(routes.decline_options)
+        self.audited.update(routes.audited)

@@ -26,6 +26,9 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+SEEN_EVERY = 60.0  # seconds: how stale a session's last_seen may get before it is written again
+
+
 @dataclass(frozen=True)
 class Session:
     id: int
@@ -93,12 +96,24 @@ class Accounts:
             " VALUES (?, ?, ?, ?, ?, ?, ?)", (digest(token), channel, user_id, csrf, now, now + ttl, now))
         return token, Session(session_id, channel, user_id, csrf, now, now + ttl)
 
-    async def session(self, token: str) -> Session | None:
-        """The live session of a cookie value; None when unknown, ended or expired."""
+    async def session(self, token: str, idle: float | None = None) -> Session | None:
+        """The live session of a cookie value; None when unknown, ended, expired, or unused for `idle`
+        seconds (then it is ended). Using it moves `last_seen` (written at most once a minute, so a page
+        view is not a write)."""
+        now = self.clock()
         row = await self.db.fetchone(
-            "SELECT id, channel, user_id, csrf, created_at, expires_at FROM web_sessions"
-            " WHERE token_hash = ? AND ended_at IS NULL AND expires_at > ?", (digest(token), self.clock()))
-        return Session(**dict(row)) if row else None
+            "SELECT id, channel, user_id, csrf, created_at, expires_at, last_seen FROM web_sessions"
+            " WHERE token_hash = ? AND ended_at IS NULL AND expires_at > ?", (digest(token), now))
+        if row is None:
+            return None
+        values = dict(row)
+        last_seen = values.pop("last_seen")
+        if idle is not None and last_seen <= now - idle:
+            await self.end_session(values["id"])  # idle: over for good, like a logout
+            return None
+        if last_seen < now - SEEN_EVERY:
+            await self.db.write("UPDATE web_sessions SET last_seen = ? WHERE id = ?", (now, values["id"]))
+        return Session(**values)
 
     async def end_session(self, session_id: int) -> None:
         await self.db.write("UPDATE web_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",

@@ -32,6 +32,15 @@ def message_source(title: str | None, text: str) -> str:
     return f"**{title.replace('*', '').strip()}**\n\n{text}" if title and title.strip() else text
 
 
+def replies_preview(replies: list[Reply], say: Messages) -> Preview:
+    """Replies as the dialogue gives them (an answer, choices, the "I don't know"), drawn per channel."""
+    telegram = [html for reply in replies for html in telegram_render(reply)]
+    buttons = [o.label for reply in replies for o in reply.options]
+    zalo = [text for reply in replies for text in zalo_render(
+        reply, ZALO_MAX, lambda n, label: say("options_hint_numbers", number=n, label=label))]
+    return Preview(telegram, buttons, zalo)
+
+
 def preview(title: str | None, text: str, audience: str, say: Messages) -> Preview:
     source = message_source(title, text)
     ack = audience in ("groups", "all")

@@ -13,16 +13,17 @@ from bot.audiences.localities import Localities
 from bot.broadcasts.series import SeriesStore
 from bot.broadcasts.store import Broadcasts
 from bot.channels.base import Channel, Reply
+from bot.conversation.dialogue import Dialogue
 from bot.conversation.routes import Routes, Turn
 from bot.dashboard.accounts import Accounts, Session
 from bot.dashboard.approvals import Approvals
 from bot.dashboard.audit import Audit
 from bot.dashboard.auth import LINK_TTL, Attempts
+from bot.dashboard.knowledge import KnowledgeDesk
 from bot.handoff.service import Handoff
 from bot.kernel.config import Settings
-from bot.kernel.content import Content
 from bot.kernel.messages import Messages
-from bot.knowledge.index import KnowledgeIndex
+from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.question_log import QuestionLog
 from bot.store.db import Database
 from bot.supervision.service import Supervision
@@ -53,7 +54,7 @@ class Dashboard:
     def __init__(self, settings: Settings, db: Database, *, staff: Staff, chats: Chats, broadcasts: Broadcasts,
                  handoff: Handoff, localities: Localities, supervision: Supervision,
                  channels: Mapping[str, Channel], say: Messages, questions: QuestionLog,
-                 content: Content, index: KnowledgeIndex,
+                 knowledge: LiveKnowledge, dialogue: Dialogue,
                  paused_until: Callable[[str], float] = lambda channel: 0.0,
                  series: SeriesStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -71,8 +72,7 @@ class Dashboard:
         self.channels = channels
         self.say = say
         self.questions = questions
-        self.content = content  # read by the Knowledge page (the index the running service answers with)
-        self.index = index
+        self.knowledge = knowledge  # the content and index the running service answers with
         self.paused_until = paused_until
         self.series = series
         self.clock = clock
@@ -80,6 +80,8 @@ class Dashboard:
         self.audit = Audit(db, clock)
         self.approvals = Approvals(db, clock)
         self.attempts = Attempts()
+        self.desk = KnowledgeDesk(knowledge, dialogue, self.audit, say, settings.content_dir / "knowledge",
+                                  settings.tz)
 
     @property
     def session_ttl(self) -> float:
@@ -142,7 +144,7 @@ class Dashboard:
         return "admin" if user_id in self.staff.configured.get(channel, frozenset()) else "sender"
 
     async def session(self, cookie: str) -> tuple[Session, Who] | None:
-        session = await self.accounts.session(cookie)
+        session = await self.accounts.session(cookie, idle=self.settings.web_idle_minutes * 60)
         if session is None:
             return None
         who = await self.who(session.channel, session.user_id)

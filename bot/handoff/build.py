@@ -21,12 +21,12 @@ from bot.handoff.service import Handoff
 from bot.handoff.tickets import Tickets
 from bot.kernel.config import Settings
 from bot.kernel.messages import Messages
-from bot.knowledge.index import KnowledgeIndex
+from bot.knowledge.live import LiveKnowledge
 from bot.store.db import Database
 
 
 def build_handoff(db: Database, chats: Chats, staff: Staff, tree: Localities, say: Messages, flows: Flows,
-                  index: KnowledgeIndex, settings: Settings, sender: Sender | None, *,
+                  knowledge: LiveKnowledge, settings: Settings, sender: Sender | None, *,
                   erasers: Mapping[str, Eraser] | None = None) -> tuple[Handoff, list[Routes]]:
     """Handoff, petitions, privacy and the per-person rate limit, with the routes they plug into
     the dialogue. `erasers`: what /xoadulieu also runs for tables owned outside bot.handoff's imports."""
@@ -37,7 +37,7 @@ def build_handoff(db: Database, chats: Chats, staff: Staff, tree: Localities, sa
                       erasers=erasers, forget=(flows.forget, limiter.forget))
     staff_chat = ("telegram", settings.telegram_staff_chat_id) if settings.telegram_staff_chat_id else None
     handoff = Handoff(db, tickets, chats, staff, tree, say, settings.tz, sender=sender,
-                      answers=lambda text: index.search(text).decision == "answer",
+                      answers=lambda text: knowledge.index.search(text).decision == "answer",
                       topic_title=partial(title_of, topics), privacy=privacy, limiter=limiter,
                       flows=flows, staff_chat=staff_chat, remind_hours=settings.handoff_remind_hours)
     petitions = Petitions(handoff, tree, topics, say, staff, flows)

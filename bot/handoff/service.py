@@ -137,7 +137,8 @@ class Handoff:
         return Routes(owner="handoff", priority=20, commands={"canbo": self.cmd_canbo, "traloi": self.cmd_traloi},
                       options={PREFIX: self.on_option}, group_text=(self.on_staff_chat_text,),
                       text=(self.on_resident_text,),
-                      decline_options=(Option(self.say("handoff_offer_button"), f"{PREFIX}:q"),))
+                      decline_options=(Option(self.say("handoff_offer_button"), f"{PREFIX}:q"),),
+                      audited={"/traloi": "ticket.answer", f"{PREFIX}:d": "ticket.close"})
 
     # ------------------------------------------------------------------ opening tickets
 

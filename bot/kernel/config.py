@@ -60,6 +60,7 @@ class Settings:
     zalo_oa_template: str = "none"  # none | promotion | transaction: outside the 7-day window
     public_url: str | None = None  # base of the links the bot prints (dashboard); None: http://HTTP_HOST:HTTP_PORT
     web_session_hours: float = 12.0  # a dashboard session ends this long after sign-in
+    web_idle_minutes: float = 30.0  # ... or after this long without a page viewed, whichever comes first
     search_process: bool = True  # residents' questions searched in a process beside the service (`run` only)
     web_approval_threshold: int = 0  # a web broadcast to more recipients waits for a second staff member; 0: off
 
@@ -139,6 +140,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = Path(
         **_zalo_oa(get),
         public_url=_url("PUBLIC_URL", get("PUBLIC_URL")) if get("PUBLIC_URL") else None,
         web_session_hours=_rate("WEB_SESSION_HOURS", get("WEB_SESSION_HOURS"), 12),
+        web_idle_minutes=_rate("WEB_IDLE_MINUTES", get("WEB_IDLE_MINUTES"), 30),
         web_approval_threshold=_count("WEB_APPROVAL_THRESHOLD", get("WEB_APPROVAL_THRESHOLD")),
         search_process=_switch("SEARCH_PROCESS", get("SEARCH_PROCESS"), default=True),
     )

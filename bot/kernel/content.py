@@ -74,6 +74,7 @@ class Topic:
 class Content:
     root: Path
     entries: list[Entry] = field(default_factory=list)
+    drafts: list[Entry] = field(default_factory=list)  # valid `draft: true` entries: checked, not served
     expansions: dict[str, str] = field(default_factory=dict)
     organization: dict[str, Any] = field(default_factory=dict)
     topics: list[Topic] = field(default_factory=list)
@@ -167,6 +168,8 @@ def _load_knowledge(content: Content, folder: Path | None = None) -> None:
     for path in files:
         entry = _read_entry(path, content)
         if entry is None or entry.draft:  # a draft (bot/gaps.py) is validated but not served
+            if entry is not None:
+                content.drafts.append(entry)
             continue
         if entry.id in seen_ids:
             content.problems.append(
@@ -231,8 +234,15 @@ def _line_past(lines: list[str], first: int, limit: int) -> int:
     return len(lines)
 
 
-def _read_entry(path: Path, content: Content) -> Entry | None:
-    text = _read_text(path, content)
+def check_entry(path: Path, text: str) -> tuple[Entry | None, list[Problem]]:
+    """One knowledge file's text, checked as `content check` checks each file (before it is written)."""
+    content = Content(root=path.parent)
+    entry = _read_entry(path, content, text)
+    return entry, content.problems
+
+
+def _read_entry(path: Path, content: Content, text: str | None = None) -> Entry | None:
+    text = _read_text(path, content) if text is None else text
     if text is None:
         return None
     text = text.lstrip("\ufeff")

@@ -304,6 +304,14 @@ REQUIRED: dict[str, frozenset[str]] = {
     "web_plan_cancelled": frozenset({"id"}),
     "web_role_set": frozenset({"who", "role"}),
     "web_role_refused": frozenset({"who"}),
+    "web_entry_missing": frozenset({"id"}),
+    "web_entry_bad_id": frozenset(),
+    "web_entry_exists": frozenset({"id"}),
+    "web_entry_refused": frozenset({"errors"}),
+    "web_question_added": frozenset({"question", "id"}),
+    "web_entry_created": frozenset({"id"}),
+    "web_entry_saved": frozenset({"id"}),
+    "web_entry_published": frozenset({"id"}),
 }
 
 

@@ -13,6 +13,8 @@ validates it, the service does not serve it until staff review it and delete tha
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -72,6 +74,7 @@ class Group:
         return out[:limit]
 
 
+@functools.lru_cache(maxsize=20_000)  # the same week of questions is grouped on each Knowledge page view
 def tokens(text: str) -> frozenset[str]:
     words = [w for w in syllables(fold(text)) if w not in FILLER]
     return frozenset(words) or frozenset(syllables(fold(text)))
@@ -84,24 +87,45 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def group(asked: list[Asked], threshold: float = SIMILAR) -> list[Group]:
-    """Greedy clustering, exact folded matches first; groups sorted by size, then recency."""
+    """Greedy clustering, exact folded matches first; groups sorted by size, then recency.
+
+    Each distinct wording joins the earliest-made group it is most similar to (Dice ≥ threshold),
+    else starts one. Near-linear: a group's token set never changes, so groups are indexed by
+    (size, token), and a wording is compared only with groups that can reach the threshold — a group
+    of size b needs an overlap of at least ceil(threshold·(a+b)/2) with a wording of size a, so it
+    shares one of the wording's a − overlap + 1 rarest tokens (prefix filtering); other sizes are
+    skipped outright. Same groups as comparing every pair."""
     by_exact: dict[frozenset[str], Group] = {}
     for item in sorted(asked, key=lambda i: i.at):
         key = tokens(item.text)
         if not key:
             continue
         by_exact.setdefault(key, Group(key)).items.append(item)
+    frequency = Counter(t for key in by_exact for t in key)
     groups: list[Group] = []
+    postings: dict[int, dict[str, list[int]]] = {}  # size -> token -> indexes of the groups holding it
     for candidate in sorted(by_exact.values(), key=lambda g: -g.count):
-        best, score = None, 0.0
-        for g in groups:
-            s = similarity(candidate.tokens, g.tokens)
-            if s > score:
-                best, score = g, s
-        if best is not None and score >= threshold:
-            best.items.extend(candidate.items)
-        else:
-            groups.append(candidate)
+        rarest = sorted(candidate.tokens, key=lambda t: (frequency[t], t))
+        a, seen = len(rarest), set()
+        best, score = -1, 0.0
+        for b, by_token in postings.items():
+            overlap = max(1, math.ceil(threshold * (a + b) / 2 - 1e-9))
+            if overlap > min(a, b):
+                continue
+            for token in rarest[: a - overlap + 1]:
+                for number in by_token.get(token, ()):
+                    if number in seen:
+                        continue
+                    seen.add(number)
+                    s = similarity(candidate.tokens, groups[number].tokens)
+                    if s > score or (s == score and s > 0 and number < best):  # the earliest of equals
+                        best, score = number, s
+        if best >= 0 and score >= threshold:
+            groups[best].items.extend(candidate.items)
+            continue
+        for token in candidate.tokens:
+            postings.setdefault(a, {}).setdefault(token, []).append(len(groups))
+        groups.append(candidate)
     return sorted(groups, key=lambda g: (-g.count, -g.last))
 
 
@@ -111,16 +135,25 @@ async def collect(db: Database, since: float | None = None) -> list[Asked]:
         "SELECT chat, text, asked_at FROM question_log WHERE outcome = 'declined' AND asked_at >= ?"
         " AND (entry_id IS NULL OR entry_id NOT LIKE ?)", (since, OUTSIDE_PREFIX + "%"))
     asked = [Asked(r["text"], r["asked_at"], "declined", r["chat"]) for r in rows]
-    declined = {(a.chat, tokens(a.text)) for a in asked if a.chat is not None}
+    declined: dict[tuple[int, frozenset[str]], Asked] = {}
+    for a in asked:
+        if a.chat is not None:
+            declined.setdefault((a.chat, tokens(a.text)), a)  # the first one asked, as before
     tickets = await db.fetchall(
         "SELECT chat, text, created_at FROM tickets WHERE kind = 'question' AND created_at >= ?", (since,))
     for r in tickets:
-        if r["chat"] is not None and (r["chat"], tokens(r["text"])) in declined:
-            twin = next(a for a in asked if a.chat == r["chat"] and tokens(a.text) == tokens(r["text"]))
+        twin = declined.get((r["chat"], tokens(r["text"]))) if r["chat"] is not None else None
+        if twin is not None:
             twin.source = "handoff"  # the same question, forwarded: counted once
             continue
         asked.append(Asked(r["text"], r["created_at"], "handoff", r["chat"]))
     return asked
+
+
+async def watermark(db: Database) -> tuple[int, int]:
+    """The newest question-log row and ticket: `collect` gives the same result while they stay."""
+    row = await db.fetchone("SELECT (SELECT MAX(id) FROM question_log) AS q, (SELECT MAX(id) FROM tickets) AS t")
+    return (row["q"] or 0, row["t"] or 0) if row else (0, 0)
 
 
 def parse_date(value: str, tz: ZoneInfo) -> float:

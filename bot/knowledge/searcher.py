@@ -7,8 +7,10 @@ its answer; the loop meanwhile goes on receiving and sending.
 
 Nothing depends on the child: until it is ready, while it reloads, if it dies (it is started again
 after RESTART_AFTER seconds) or answers something unexpected, the search is run here, on the
-service's own index, and a log line says why. `chat`, `ask` and the tests that never start it
-search here too. SEARCH_PROCESS=0 turns the child off.
+service's own index, and a log line says why. When staff edit knowledge (bot/knowledge/live.py
+swaps the live index), the next search sees the new generation, searches here and tells the child
+to reload the folder; it is used again once it has loaded the same entries. `chat`, `ask` and the
+tests that never start it search here too. SEARCH_PROCESS=0 turns the child off.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.knowledge.index import Answer, Hit, KnowledgeIndex
+from bot.knowledge.index import Answer, Hit
+from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.search_worker import HEADER
 
 log = logging.getLogger(__name__)
@@ -30,14 +33,15 @@ RESTART_AFTER = 5.0  # seconds before a search process that died is started agai
 
 
 class Searcher:
-    def __init__(self, index: KnowledgeIndex, content_dir: Path, *, process: bool = True,
+    def __init__(self, knowledge: LiveKnowledge, content_dir: Path, *, process: bool = True,
                  python: str = sys.executable, restart_after: float = RESTART_AFTER) -> None:
-        self.index = index
+        self.knowledge = knowledge
         self.restart_after = restart_after
         self.content_dir = content_dir
         self.process = process
         self.python = python
-        self._by_id = {e.id: e for e in index.entries}
+        self._generation = knowledge.generation
+        self._by_id = {e.id: e for e in knowledge.index.entries}
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ready = False
@@ -53,8 +57,11 @@ class Searcher:
         return self._ready
 
     async def search(self, text: str, limit: int = 3) -> Answer:
+        if self.knowledge.generation != self._generation:
+            self._follow_reload()
+        index = self.knowledge.index
         if not self._ready or self._proc is None or self._proc.stdin is None:
-            return self.index.search(text, limit)
+            return index.search(text, limit)
         request = next(self._numbers)
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
         self._waiting[request] = future
@@ -65,7 +72,7 @@ class Searcher:
             return self._answer(wire)
         except Exception as exc:  # the process died, or an answer we cannot read: search here
             log.warning("search process: %s; searched in the service instead", exc)
-            return self.index.search(text, limit)
+            return index.search(text, limit)
         finally:
             self._waiting.pop(request, None)
 
@@ -94,10 +101,10 @@ class Searcher:
             return
         self._reader = asyncio.create_task(self._read(self._proc), name="search-process")
 
-    async def reload(self, index: KnowledgeIndex) -> None:
-        """Search the new index from now on (here at once; in the process once it has reloaded)."""
-        self.index = index
-        self._by_id = {e.id: e for e in index.entries}
+    def _follow_reload(self) -> None:
+        """The live index was swapped: search here until the child has loaded the folder again."""
+        self._generation = self.knowledge.generation
+        self._by_id = {e.id: e for e in self.knowledge.index.entries}
         self._ready = False
         if self._proc is not None and self._proc.stdin is not None and self._proc.returncode is None:
             data = pickle.dumps(("reload",), protocol=pickle.HIGHEST_PROTOCOL)
@@ -129,7 +136,10 @@ class Searcher:
                 message = pickle.loads(await proc.stdout.readexactly(size))
                 kind = message[0]
                 if kind == "ready":
-                    ids = [e.id for e in self.index.entries]
+                    if self.knowledge.generation != self._generation:
+                        self._follow_reload()  # swapped meanwhile: wait for the ready of that reload
+                        continue
+                    ids = [e.id for e in self.knowledge.index.entries]
                     self._ready = message[1] == ids
                     if self._ready:
                         log.info("search process ready (%d entries)", len(ids))

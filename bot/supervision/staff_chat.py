@@ -70,7 +70,8 @@ class SupervisionChat:
 
     def routes(self) -> Routes:
         return Routes(owner=OWNER, commands={"themgiamsat": self.cmd_themgiamsat, "doihan": self.cmd_doihan},
-                      options={PREFIX: self.on_option})
+                      options={PREFIX: self.on_option},
+                      audited={"/doihan": "supervision.due", f"{PREFIX}:s": "supervision.add"})
 
     # ------------------------------------------------------------------ gatekeeping
 

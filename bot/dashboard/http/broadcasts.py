@@ -1,10 +1,11 @@
 """Broadcasts: the list, compose with a preview and per-channel recipient counts, send (or ask a
-second staff member when WEB_APPROVAL_THRESHOLD applies), live progress, the report and its CSV.
+second staff member when WEB_APPROVAL_THRESHOLD applies), live progress, the report and its CSV / XLSX.
 The compose form's "Lặp lại" makes a recurring series S<id> instead (`SeriesStore.create`, the call
 `broadcast send --repeat` makes); the list shows the series with their next run, and ends one."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,13 +15,14 @@ from aiohttp import web
 
 from bot.audiences.chats import CHANNELS
 from bot.broadcasts.authoring import REPEATS
-from bot.broadcasts.export import recipients_csv
+from bot.broadcasts.export import recipients_csv, recipients_xlsx
 from bot.broadcasts.recurrence import parse_repeat, upcoming
 from bot.broadcasts.store import BroadcastError, Target, parse_audience, parse_time
 from bot.dashboard.http.common import PATH, WHO, Pages, form, need, redirect
 from bot.dashboard.preview import preview
 
 PAST_SLACK = 60.0
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SHOWN_RECIPIENTS = 500  # rows of the report table; the CSV has them all
 
 
@@ -47,6 +49,7 @@ class BroadcastPages(Pages):
         router.add_get(r"/broadcasts/{id:\d+}", self.show)
         router.add_get(r"/broadcasts/{id:\d+}/progress.json", self.progress)
         router.add_get(r"/broadcasts/{id:\d+}/report.csv", self.csv)
+        router.add_get(r"/broadcasts/{id:\d+}/report.xlsx", self.xlsx)
         router.add_post(r"/broadcasts/{id:\d+}/cancel", self.cancel)
         router.add_post(r"/broadcasts/{id:\d+}/approve", self.approve)
         router.add_post(r"/broadcasts/{id:\d+}/reject", self.reject)
@@ -228,6 +231,14 @@ class BroadcastPages(Pages):
         text = recipients_csv(await self.dash.broadcasts.recipients(broadcast), self.dash.settings.tz)
         return web.Response(body=("\ufeff" + text).encode(), content_type="text/csv", charset="utf-8", headers={
             "Content-Disposition": f'attachment; filename="thong-bao-{broadcast}.csv"'})
+
+    async def xlsx(self, request: web.Request) -> web.Response:
+        """The CSV's columns as a spreadsheet, built in a worker thread (seconds for 100,000 rows)."""
+        broadcast, _ = await self._found(request)
+        rows = await self.dash.broadcasts.recipients(broadcast)
+        body = await asyncio.to_thread(recipients_xlsx, rows, self.dash.settings.tz)
+        return web.Response(body=body, content_type=XLSX, headers={
+            "Content-Disposition": f'attachment; filename="thong-bao-{broadcast}.xlsx"'})
 
     @need("sender")
     async def cancel(self, request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,9 @@ from aiohttp import web
 from bot.dashboard import stats
 from bot.dashboard.http.common import Pages
 
+VIAS = {"web": "web", "api": "API", "cli": "dòng lệnh", "telegram": "Telegram", "zalo": "Zalo Bot",
+        "zalo_oa": "Zalo OA"}
+
 
 class OverviewPages(Pages):
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -23,6 +26,7 @@ class OverviewPages(Pages):
 
     async def audit(self, request: web.Request) -> web.Response:
         rows = await self.dash.audit.recent(200, actor=request.query.get("actor") or None,
-                                            action=request.query.get("action") or None)
+                                            action=request.query.get("action") or None,
+                                            via=request.query.get("via") or None)
         return self.page(request, "audit.html", rows=rows, actor=request.query.get("actor", ""),
-                         action=request.query.get("action", ""))
+                         action=request.query.get("action", ""), via=request.query.get("via", ""), vias=VIAS)

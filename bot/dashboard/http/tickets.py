@@ -3,14 +3,17 @@ their own channel, as /traloi does), close, and save an answer as a knowledge dr
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from aiohttp import web
 
 from bot.dashboard.http.common import PATH, WHO, Pages, form, need, redirect
 from bot.handoff.tickets import CHANNEL_NAMES
+from bot.kernel.content import ContentError
 from bot.knowledge import gaps
 
+log = logging.getLogger(__name__)
 STATUSES = ("open", "answered", "closed")
 KINDS = ("question", "petition")
 SHOWN = 300
@@ -94,6 +97,10 @@ class TicketPages(Pages):
             raise redirect(f"{PATH}/tickets/{ticket.id}",
                            self.dash.say("web_draft_failed", reason=exc.strerror or str(exc))) from None
         await self.dash.audit.record(who.actor, "web", "knowledge.draft", f"ticket:{ticket.id}", path.name)
+        try:
+            await self.dash.knowledge.reload()  # the draft joins the Knowledge page's list (not served)
+        except ContentError as exc:
+            log.warning("dashboard: content not reloaded after the draft %s: %s", path.name, exc)
         raise redirect(f"{PATH}/tickets/{ticket.id}", self.dash.say("web_draft_saved", path=path.name))
 
 

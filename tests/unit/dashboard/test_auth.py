@@ -90,6 +90,19 @@ async def test_sessions_expire_end_at_logout_and_with_staff_rights(settings):
         assert (await client.get("/admin/", allow_redirects=False)).status == 302
 
 
+async def test_a_session_left_idle_ends_before_its_expiry(settings):
+    async with dashboard(settings, web_idle_minutes=30) as (client, core):
+        await sign_in(client, core)
+        start = time.time()
+        for minutes in (20, 45, 70):  # each view within 30 minutes of the one before keeps it alive
+            core.dashboard.accounts.clock = lambda m=minutes: start + m * 60
+            assert (await client.get("/admin/", allow_redirects=False)).status == 200, minutes
+        core.dashboard.accounts.clock = lambda: start + 101 * 60  # 31 minutes without a page
+        assert (await client.get("/admin/", allow_redirects=False)).status == 302
+        core.dashboard.accounts.clock = lambda: start + 71 * 60  # it was ended, not just refused once
+        assert (await client.get("/admin/", allow_redirects=False)).status == 302
+
+
 async def test_each_session_is_its_own_staff_member(settings):
     async with dashboard(settings) as (client, core):
         await sign_in(client, core, SENDER)

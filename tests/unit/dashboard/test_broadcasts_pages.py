@@ -1,4 +1,4 @@
-"""Broadcast pages: compose, preview per channel, recipient counts, send, progress, report, CSV,
+"""Broadcast pages: compose, preview per channel, recipient counts, send, progress, report, CSV, XLSX,
 cancel, and the four-eyes rule (WEB_APPROVAL_THRESHOLD)."""
 
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+
+from openpyxl import load_workbook
 
 from tests.unit.broadcasts.test_broadcasts import add_chat
 from tests.unit.dashboard.helpers import SENDER, dashboard, post, sign_in
@@ -76,6 +78,12 @@ async def test_send_progress_report_csv_and_cancel(settings):
         rows = list(csv.DictReader(io.StringIO((await download.read()).decode("utf-8-sig"))))
         assert sorted(r["chat_id"] for r in rows) == ["-1001", "-1002", "g-z1"] and {r["status"] for r in rows} == {
             "pending"}
+        sheet = await client.get(f"{location}/report.xlsx")  # the same table as a spreadsheet
+        assert sheet.headers["Content-Disposition"].endswith(f'thong-bao-{broadcast}.xlsx"')
+        book = load_workbook(io.BytesIO(await sheet.read()), read_only=True)
+        cells = [["" if v is None else v for v in row] for row in book.worksheets[0].iter_rows(values_only=True)]
+        assert cells[0] == list(rows[0]) and [dict(zip(cells[0], map(str, line), strict=True)) for line in cells[1:]] \
+            == rows
         cancelled = await post(client, f"{location}/cancel", {}, csrf)
         assert cancelled.status == 302
         assert "3 tin chưa gửi" in await (await client.get(location)).text()

@@ -36,6 +36,8 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path):
         ("TELEGRAM_BOT_TOKEN", "has space in it"),
         ("TELEGRAM_STAFF_CHAT_ID", "group"),
         ("FLOW_EXPIRY_HOURS", "0"),
+        ("WEB_IDLE_MINUTES", "0"),
+        ("WEB_IDLE_MINUTES", "nửa giờ"),
     ],
 )
 def test_wrong_value_names_the_setting(name: str, value: str):
@@ -50,3 +52,11 @@ def test_bad_dotenv_line_names_file_and_line(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         load_settings({}, dotenv=env_file)
     assert "dòng 2" in str(err.value)
+
+
+def test_web_idle_minutes_default_and_value():
+    assert load_settings({}, dotenv=None).web_idle_minutes == 30
+    assert load_settings({"WEB_IDLE_MINUTES": "90"}, dotenv=None).web_idle_minutes == 90
+    with pytest.raises(ConfigError) as err:
+        load_settings({"WEB_IDLE_MINUTES": "-5"}, dotenv=None)
+    assert str(err.value).count("\n") == 0 and "WEB_IDLE_MINUTES" in str(err.value)

@@ -89,3 +89,38 @@ async def test_kb_draft_saves_a_staff_answer_as_an_unserved_draft_entry(tmp_path
     assert check.returncode == 0, check.stdout + check.stderr
     loaded = load_content(content)
     assert not any(e.id.startswith("nhap-1") for e in loaded.entries)  # validated, not served
+
+
+def _group_every_pair(asked: list[Asked], threshold: float = 0.6) -> list[list[str]]:
+    """The grouping as first written (each wording against every group): the reference."""
+    from bot.knowledge.gaps import Group, similarity, tokens
+
+    by_exact: dict[frozenset[str], Group] = {}
+    for item in sorted(asked, key=lambda i: i.at):
+        if tokens(item.text):
+            by_exact.setdefault(tokens(item.text), Group(tokens(item.text))).items.append(item)
+    groups: list[Group] = []
+    for candidate in sorted(by_exact.values(), key=lambda g: -g.count):
+        best, score = None, 0.0
+        for g in groups:
+            s = similarity(candidate.tokens, g.tokens)
+            if s > score:
+                best, score = g, s
+        if best is not None and score >= threshold:
+            best.items.extend(candidate.items)
+        else:
+            groups.append(candidate)
+    return [[i.text for i in g.items] for g in sorted(groups, key=lambda g: (-g.count, -g.last))]
+
+
+def test_indexed_grouping_gives_the_groups_of_comparing_every_pair():
+    import random
+
+    rng = random.Random(5)
+    words = ["xin", "giấy", "phép", "hộ", "nghèo", "quỹ", "vì", "người", "ở", "đâu", "bao", "giờ", "làm", "thẻ",
+             "bhyt", "cho", "con", "mấy", "tuổi", "đăng", "ký", "tạm", "trú", "a", "ạ", "1", "2", "3"]
+    asked = [Asked(" ".join(rng.choice(words) for _ in range(rng.randint(1, 7))), float(n), "declined")
+             for n in range(1500)]
+    asked += [Asked(t, 2000.0 + n, "declined") for n, t in enumerate(BUS + WEATHER)]
+    for threshold in (0.6, 0.4, 0.8, 1.0):
+        assert [[i.text for i in g.items] for g in group(asked, threshold)] == _group_every_pair(asked, threshold)

@@ -14,11 +14,20 @@ import pytest
 from bot.kernel.config import ConfigError, Settings, load_settings
 from bot.kernel.content import load_content
 from bot.knowledge.build import build_index
+from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.searcher import Searcher
 
 ROOT = Path(__file__).resolve().parents[3]
 QUESTIONS = ["quy vi nguoi ngheo la gi", "Nhà tôi bị dột, xin hỗ trợ sửa nhà ở đâu?", "giá vàng hôm nay",
              "thẻ bhyt hộ cận nghèo", "xin chào", "mua nha o xa hoi"]
+
+
+def _live(index, content=None, folder: Path = ROOT / "content") -> LiveKnowledge:
+    def load():
+        fresh = load_content(folder)
+        return fresh, build_index(fresh)
+
+    return LiveKnowledge(content or load_content(folder), index, load)
 
 
 async def _until(check, seconds: float = 30) -> None:
@@ -37,7 +46,7 @@ def _same(a, b) -> None:
 
 
 async def test_answers_from_the_process_equal_answers_searched_here(index) -> None:
-    searcher = Searcher(index, ROOT / "content")
+    searcher = Searcher(_live(index), ROOT / "content")
     await searcher.start()
     try:
         await _until(lambda: searcher.ready)
@@ -52,7 +61,7 @@ async def test_answers_from_the_process_equal_answers_searched_here(index) -> No
 
 
 async def test_a_killed_process_loses_no_question_and_is_started_again(index, caplog) -> None:
-    searcher = Searcher(index, ROOT / "content", restart_after=0.2)
+    searcher = Searcher(_live(index), ROOT / "content", restart_after=0.2)
     await searcher.start()
     try:
         await _until(lambda: searcher.ready)
@@ -73,7 +82,7 @@ async def test_other_content_in_the_process_is_not_used(index, tmp_path, caplog)
     other = tmp_path / "content"
     shutil.copytree(ROOT / "content", other)
     (other / "knowledge" / "quy-vi-nguoi-ngheo.md").unlink()  # the process would lack an entry
-    searcher = Searcher(index, other)
+    searcher = Searcher(_live(index), other)
     with caplog.at_level(logging.WARNING, logger="bot.knowledge.searcher"):
         await searcher.start()
         try:
@@ -84,23 +93,27 @@ async def test_other_content_in_the_process_is_not_used(index, tmp_path, caplog)
             await searcher.stop()
 
 
-async def test_reload_searches_the_new_index(index, tmp_path) -> None:
+async def test_a_reload_of_the_live_knowledge_reaches_the_process(tmp_path) -> None:
     folder = tmp_path / "content"
     shutil.copytree(ROOT / "content", folder)
-    searcher = Searcher(build_index(load_content(folder)), folder)
+    content = load_content(folder)
+    live = _live(build_index(content), content, folder)
+    searcher = Searcher(live, folder)
     await searcher.start()
     try:
         await _until(lambda: searcher.ready)
         entry = folder / "knowledge" / "quy-vi-nguoi-ngheo.md"
         entry.write_text(entry.read_text(encoding="utf-8").replace("\ntitle:", "\ntitle: Ống nhòm thần kỳ —", 1),
                          encoding="utf-8")
-        fresh = build_index(load_content(folder))
-        await searcher.reload(fresh)
+        await live.reload()  # as the dashboard does after an edit
+        answer = await searcher.search("ống nhòm thần kỳ")  # searched here while the process reloads
         assert not searcher.ready
+        _same(answer, live.index.search("ống nhòm thần kỳ"))
         await _until(lambda: searcher.ready)
         answer = await searcher.search("ống nhòm thần kỳ")
-        _same(answer, fresh.search("ống nhòm thần kỳ"))
+        _same(answer, live.index.search("ống nhòm thần kỳ"))
         assert answer.best is not None and answer.best.entry.id == "quy-vi-nguoi-ngheo"
+        assert any(answer.best.entry is e for e in live.index.entries)
     finally:
         await searcher.stop()
 
