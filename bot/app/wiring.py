@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import content_check
-from bot.audiences.chats import Chats, Staff
+from bot.audiences.chats import ChatMigration, Chats, Staff
 from bot.audiences.localities import Localities, load_strict
 from bot.audiences.registration import Registration
 from bot.broadcasts.acks import Acknowledgements
 from bot.broadcasts.authoring import Authoring
+from bot.broadcasts.outbox import OutboxRows
 from bot.broadcasts.progress import Progress
 from bot.broadcasts.scheduling import SeriesScheduler
 from bot.broadcasts.series import SeriesStore, Standing
@@ -44,7 +45,7 @@ from bot.kernel.messages import Messages
 from bot.knowledge.build import build_index
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.live import LiveKnowledge
-from bot.knowledge.question_log import QuestionLog
+from bot.knowledge.question_log import QuestionLog, QuestionRows
 from bot.knowledge.searcher import Searcher
 from bot.operations.metrics import Metrics
 from bot.operations.nightly import nightly_backup
@@ -159,11 +160,12 @@ async def _build(settings: Settings, db: Database, content: Content, localities:
     broadcasts = Broadcasts(db, localities)
     pacing = Pacing(limits_from_settings(settings))  # replies and broadcasts count in the same windows
     replies = ReplyQueue(db, channels, pacing)
-    worker = DeliveryWorker(db, channels, pacing, ack_label=say("ack_button"),
+    migrate = ChatMigration(db, [QuestionRows(), OutboxRows()])  # a group's new id, in every table
+    worker = DeliveryWorker(db, channels, pacing, ack_label=say("ack_button"), migrate=migrate,
                             resolve=broadcasts.resolve_due, on_pause=metrics.channel_paused,
                             on_alert=StaffAlert(replies, say, settings.telegram_staff_chat_id))
     progress = Progress(db, channels, replies, say, rate=worker.rate)
-    registration = Registration(db, chats, localities, say, staff, is_admin=channels.is_group_admin)
+    registration = Registration(db, chats, localities, say, staff, migrate, is_admin=channels.is_group_admin)
     for feature in (registration, Acknowledgements(broadcasts, say)):
         dialogue.include(feature.routes())
     handoff, handoff_routes = build_handoff(db, chats, staff, localities, say, flows, knowledge, settings,

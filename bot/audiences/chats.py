@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiosqlite
 
@@ -66,14 +68,17 @@ class Chats:
     async def ensure(self, channel: str, chat_id: str) -> tuple[int, str, str, str, str | None]:
         """The row of a chat we must write to (the staff chat), created without consent when unknown;
         as an outbox recipient (id, channel, chat_id, kind, locality)."""
-        kind = "group" if chat_id.startswith("-") or channel != "telegram" else "private"
-        now = time.time()
-        await self.db.write("INSERT INTO chats (channel, chat_id, kind, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"
-                            " ON CONFLICT (channel, chat_id) DO NOTHING", (channel, chat_id, kind, now, now))
-        r = await self.db.fetchone("SELECT id, channel, chat_id, kind, locality FROM chats WHERE channel = ?"
-                                   " AND chat_id = ?", (channel, chat_id))
-        assert r is not None
-        return (r[0], r[1], r[2], r[3], r[4])
+        async with self.db.transaction() as tx:
+            return await ensure_in(tx, channel, chat_id, time.time())
+
+    async def subscribe(self, chat: int, locality: str, now: float) -> None:
+        """A resident agreed to receive news of `locality` (/diaban)."""
+        await self.db.write("UPDATE chats SET locality = ?, consent = 1, consent_at = ?, active = 1 WHERE id = ?",
+                            (locality, now, chat))
+
+    async def withdraw_consent(self, chat: int, now: float) -> None:
+        """/huy: no more broadcasts to this chat (its locality is kept)."""
+        await self.db.write("UPDATE chats SET consent = 0, consent_at = ? WHERE id = ?", (now, chat))
 
     async def by_id(self, chat: int) -> Chat | None:
         row = await self.db.fetchone("SELECT * FROM chats WHERE id = ?", (chat,))
@@ -150,6 +155,41 @@ async def person_row(db: Database, chat: int) -> aiosqlite.Row | None:
     return await db.fetchone("SELECT * FROM chats WHERE id = ?", (chat,))
 
 
+async def ensure_in(tx: aiosqlite.Connection, channel: str, chat_id: str,
+                    now: float) -> tuple[int, str, str, str, str | None]:
+    """Inside the caller's transaction: `Chats.ensure` (the row of a chat we must write to)."""
+    kind = "group" if chat_id.startswith("-") or channel != "telegram" else "private"
+    await tx.execute("INSERT INTO chats (channel, chat_id, kind, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"
+                     " ON CONFLICT (channel, chat_id) DO NOTHING", (channel, chat_id, kind, now, now))
+    cursor = await tx.execute("SELECT id, channel, chat_id, kind, locality FROM chats WHERE channel = ?"
+                              " AND chat_id = ?", (channel, chat_id))
+    r = await cursor.fetchone()
+    assert r is not None
+    return (r[0], r[1], r[2], r[3], r[4])
+
+
+async def attach_group(tx: aiosqlite.Connection, channel: str, chat_id: str, locality: str, title: str | None,
+                       now: float) -> bool:
+    """Inside the caller's transaction: register a group with its locality (created when unknown);
+    True when it was new. A group the bot was removed from stays inactive."""
+    cursor = await tx.execute("SELECT 1 FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+    created = await cursor.fetchone() is None
+    await tx.execute(
+        "INSERT INTO chats (channel, chat_id, kind, display_name, locality, consent, consent_at, active,"
+        " first_seen, last_seen) VALUES (?, ?, 'group', ?, ?, 1, ?, 1, ?, ?)"
+        " ON CONFLICT (channel, chat_id) DO UPDATE SET locality = excluded.locality, consent = 1,"
+        " consent_at = CASE WHEN chats.consent = 1 THEN chats.consent_at ELSE excluded.consent_at END,"
+        " display_name = COALESCE(excluded.display_name, chats.display_name)",
+        (channel, chat_id, title, locality, now, now, now),
+    )
+    return created
+
+
+async def deactivate(tx: aiosqlite.Connection, chat: int) -> None:
+    """Inside the caller's transaction: the chat is gone (the bot was removed or blocked)."""
+    await tx.execute("UPDATE chats SET active = 0 WHERE id = ?", (chat,))
+
+
 async def erase_person(tx: aiosqlite.Connection, chat: int, now: float) -> bool:
     """Inside the caller's transaction (/xoadulieu): delete the person's chats row; True when it went.
 
@@ -196,39 +236,59 @@ def check_chat_id(channel: str, chat_id: str) -> str:
     return ""
 
 
-async def migrate_chat(db: Database, channel: str, old_id: str, new_id: str) -> None:
-    """A group got a new id (Telegram supergroup upgrade): keep its registration and pending sends.
+class ChatRows(Protocol):
+    """Another table's rows that point at `chats`, moved by their owner when a group changes id."""
 
-    Also touches question_log, outbox and acknowledgements directly (to go through their owners later).
-    """
-    if old_id == new_id:
-        return
-    async with db.transaction() as tx:
-        cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, old_id))
-        old = await cursor.fetchone()
-        if old is None:
+    async def held(self, tx: aiosqlite.Connection, chat: int) -> int:
+        """How many rows must keep pointing at `chat` (messages sent to it, acknowledgements)."""
+        ...
+
+    async def merged(self, tx: aiosqlite.Connection, into: int, gone: int) -> None:
+        """The rows of chat `gone` now belong to chat `into` (`gone` is deleted next)."""
+        ...
+
+    async def renamed(self, tx: aiosqlite.Connection, chat: int, new_id: str) -> None:
+        """The chat's platform id is now `new_id`."""
+        ...
+
+
+class ChatMigration:
+    """A group got a new id (Telegram supergroup upgrade): keep its registration and pending sends.
+    The chats rows are changed here; each other table's owner moves its own rows (`rows`)."""
+
+    def __init__(self, db: Database, rows: Sequence[ChatRows]) -> None:
+        self.db = db
+        self.rows = tuple(rows)
+
+    async def __call__(self, channel: str, old_id: str, new_id: str) -> None:
+        if old_id == new_id:
             return
-        cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, new_id))
-        new = await cursor.fetchone()
-        if new is not None:  # the new chat spoke first: fold its row into the old one
-            await tx.execute("UPDATE question_log SET chat = ? WHERE chat = ?", (old[0], new[0]))
-            cursor = await tx.execute(
-                "SELECT (SELECT COUNT(*) FROM outbox WHERE chat = ?) + (SELECT COUNT(*) FROM acknowledgements"
-                " WHERE chat = ?)", (new[0], new[0]),
-            )
-            (refs,) = await cursor.fetchone()  # type: ignore[misc]
-            if refs:
-                await tx.execute(
-                    "UPDATE chats SET locality = o.locality, consent = o.consent, consent_at = o.consent_at,"
-                    " active = 1 FROM (SELECT locality, consent, consent_at FROM chats WHERE id = ?) AS o"
-                    " WHERE chats.id = ?", (old[0], new[0]),
-                )
-                await tx.execute("UPDATE chats SET active = 0 WHERE id = ?", (old[0],))
-                await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'",
-                                 (new_id, old[0]))
-                log.info("%s group %s migrated to %s (registration copied)", channel, old_id, new_id)
+        async with self.db.transaction() as tx:
+            cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, old_id))
+            old = await cursor.fetchone()
+            if old is None:
                 return
-            await tx.execute("DELETE FROM chats WHERE id = ?", (new[0],))
-        await tx.execute("UPDATE chats SET chat_id = ?, active = 1 WHERE id = ?", (new_id, old[0]))
-        await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'", (new_id, old[0]))
-    log.info("%s group %s migrated to %s", channel, old_id, new_id)
+            cursor = await tx.execute("SELECT id FROM chats WHERE channel = ? AND chat_id = ?", (channel, new_id))
+            new = await cursor.fetchone()
+            if new is not None:  # the new chat spoke first: fold its row into the old one
+                held = 0
+                for rows in self.rows:
+                    held += await rows.held(tx, new[0])
+                if held:  # the new row must stay: it takes the old one's registration instead
+                    await tx.execute(
+                        "UPDATE chats SET locality = o.locality, consent = o.consent, consent_at = o.consent_at,"
+                        " active = 1 FROM (SELECT locality, consent, consent_at FROM chats WHERE id = ?) AS o"
+                        " WHERE chats.id = ?", (old[0], new[0]),
+                    )
+                    await tx.execute("UPDATE chats SET active = 0 WHERE id = ?", (old[0],))
+                    for rows in self.rows:
+                        await rows.renamed(tx, old[0], new_id)
+                    log.info("%s group %s migrated to %s (registration copied)", channel, old_id, new_id)
+                    return
+                for rows in self.rows:
+                    await rows.merged(tx, old[0], new[0])
+                await tx.execute("DELETE FROM chats WHERE id = ?", (new[0],))
+            await tx.execute("UPDATE chats SET chat_id = ?, active = 1 WHERE id = ?", (new_id, old[0]))
+            for rows in self.rows:
+                await rows.renamed(tx, old[0], new_id)
+        log.info("%s group %s migrated to %s", channel, old_id, new_id)

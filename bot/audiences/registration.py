@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from bot.audiences.chats import Chat, Chats, Staff, chat_from_row, check_chat_id, migrate_chat
+from bot.audiences.chats import Chat, ChatMigration, Chats, Staff, attach_group, chat_from_row, check_chat_id
 from bot.audiences.localities import Localities, Locality, resolve_locality
 from bot.channels.base import Inbound, Option, Reply
 from bot.conversation.routes import Routes, Turn
@@ -39,10 +39,12 @@ class Registration:
         tree: Localities,
         say: Messages,
         staff: Staff,
+        migrate: ChatMigration,
         is_admin: AdminCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
+        self.migrate = migrate
         self.chats = chats
         self.tree = tree
         self.say = say
@@ -160,10 +162,7 @@ class Registration:
         if action == "p" and place is not None:
             return [self._consent_question(place)]
         if action == "y" and place is not None:
-            await self.db.write(
-                "UPDATE chats SET locality = ?, consent = 1, consent_at = ?, active = 1 WHERE id = ?",
-                (place.code, self.clock(), turn.chat),
-            )
+            await self.chats.subscribe(turn.chat, place.code, self.clock())
             log.info("%s chat %s subscribed to %s", inbound.channel, inbound.chat_id, place.code)
             return [Reply(self.say("diaban_done", place=self.tree.full_name(place.code)))]
         if action == "x":
@@ -182,7 +181,7 @@ class Registration:
             return [Reply(self.say("dangky_not_admin"))]
         chat = await self.chats.get(inbound.channel, inbound.chat_id)
         was = chat is not None and chat.consent
-        await self.db.write("UPDATE chats SET consent = 0, consent_at = ? WHERE id = ?", (self.clock(), turn.chat))
+        await self.chats.withdraw_consent(turn.chat, self.clock())
         log.info("%s chat %s unsubscribed (was subscribed: %s)", inbound.channel, inbound.chat_id, was)
         if inbound.chat_kind == "group":
             return [Reply(self.say("huy_group_done"))]
@@ -193,7 +192,7 @@ class Registration:
     async def on_event(self, turn: Turn) -> list[Reply]:
         inbound = turn.inbound
         if inbound.kind == "migrated" and inbound.new_chat_id:
-            await migrate_chat(self.db, inbound.channel, inbound.chat_id, inbound.new_chat_id)
+            await self.migrate(inbound.channel, inbound.chat_id, inbound.new_chat_id)
             return []
         if inbound.kind == "joined" and inbound.chat_kind == "group":
             chat = await self.chats.get(inbound.channel, inbound.chat_id)
@@ -224,18 +223,7 @@ async def register_groups(db: Database, records: Sequence[GroupRecord],
     created: list[bool] = []
     async with db.transaction() as tx:
         for record in records:
-            cursor = await tx.execute(
-                "SELECT 1 FROM chats WHERE channel = ? AND chat_id = ?", (record.channel, record.chat_id)
-            )
-            created.append(await cursor.fetchone() is None)
-            await tx.execute(
-                "INSERT INTO chats (channel, chat_id, kind, display_name, locality, consent, consent_at, active,"
-                " first_seen, last_seen) VALUES (?, ?, 'group', ?, ?, 1, ?, 1, ?, ?)"
-                " ON CONFLICT (channel, chat_id) DO UPDATE SET locality = excluded.locality, consent = 1,"
-                " consent_at = CASE WHEN chats.consent = 1 THEN chats.consent_at ELSE excluded.consent_at END,"
-                " display_name = COALESCE(excluded.display_name, chats.display_name)",
-                (record.channel, record.chat_id, record.title, record.locality, now, now, now),
-            )
+            created.append(await attach_group(tx, record.channel, record.chat_id, record.locality, record.title, now))
     return created
 
 

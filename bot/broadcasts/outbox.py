@@ -1,10 +1,12 @@
-"""Queue and withdraw ready-made broadcasts inside a caller's write transaction.
+"""Writes to `outbox` and `broadcasts` rows for those outside bot.broadcasts.store: the delivery
+worker's progress through a broadcast (sent, retried, failed, moved, done), the progress line's
+summary mark, a group's new id, and services that send their own messages.
 
-The only writer of `broadcasts`/`outbox` rows for services that send their own messages
-(supervision's reminders, escalations, nudges and extension requests): a broadcast row with the
-text, its buttons in `options` (instead of "Đã nhận"), already confirmed and resolved, plus one
-outbox row per recipient; the delivery worker sends them, paced and retried like any broadcast.
-Ids come from SQLite's own AUTOINCREMENT (`lastrowid`), so nothing assumes who else writes.
+Ready-made broadcasts (supervision's reminders, escalations, nudges and extension requests) are
+queued and withdrawn inside the caller's write transaction: a broadcast row with the text, its
+buttons in `options` (instead of "Đã nhận"), already confirmed and resolved, plus one outbox row
+per recipient; the delivery worker sends them, paced and retried like any broadcast. Ids come
+from SQLite's own AUTOINCREMENT (`lastrowid`), so nothing assumes who else writes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import aiosqlite
+
+from bot.store.db import Database
 
 # a chats row a message goes to: (chats.id, channel, chat_id, kind, locality)
 Recipient = tuple[int, str, str, str, str | None]
@@ -97,3 +101,74 @@ async def redact(tx: aiosqlite.Connection, sources: Sequence[str], words: Sequen
                                   " AND instr(text, ?) > 0", (word, *sources, word))
         changed += max(cursor.rowcount, 0)
     return changed
+
+
+# ---------------------------------------------------------------------- the delivery worker's writes
+
+
+async def mark_sent(db: Database, row: int, now: float, pieces: int, message_ids: str) -> None:
+    """Every piece of the message reached the recipient."""
+    await db.write("UPDATE outbox SET status = 'sent', sent_at = ?, pieces_sent = ?, message_ids = ?, reason = NULL"
+                   " WHERE id = ?", (now, pieces, message_ids, row))
+
+
+async def mark_piece(db: Database, row: int, pieces: int, message_ids: str) -> None:
+    """One more piece sent (a restart sends only the rest)."""
+    await db.write("UPDATE outbox SET pieces_sent = ?, message_ids = ? WHERE id = ?", (pieces, message_ids, row))
+
+
+async def redirect(db: Database, row: int, chat_id: str, attempts: int) -> None:
+    """The group got a new id: resend there."""
+    await db.write("UPDATE outbox SET chat_id = ?, attempts = ? WHERE id = ?", (chat_id, attempts, row))
+
+
+async def retry_at(db: Database, row: int, attempts: int, reason: str, when: float) -> None:
+    await db.write("UPDATE outbox SET attempts = ?, reason = ?, next_attempt_at = ? WHERE id = ?",
+                   (attempts, reason, when, row))
+
+
+async def defer(db: Database, rows: Sequence[tuple[float, int]]) -> None:
+    """(next attempt time, row) for rows a full pacing window put off."""
+    await db.write_many("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", rows)
+
+
+async def mark_failed(tx: aiosqlite.Connection, row: int, attempts: int, reason: str) -> None:
+    """Inside the caller's transaction: failed for good."""
+    await tx.execute("UPDATE outbox SET status = 'failed', attempts = ?, reason = ? WHERE id = ?",
+                     (attempts, reason, row))
+
+
+async def mark_sending(db: Database, broadcasts: Sequence[int]) -> None:
+    marks = ", ".join("?" for _ in broadcasts)
+    await db.write(f"UPDATE broadcasts SET status = 'sending' WHERE status = 'queued' AND id IN ({marks})",
+                   list(broadcasts))
+
+
+async def mark_done(db: Database, broadcasts: Sequence[int], now: float) -> None:
+    marks = ", ".join("?" for _ in broadcasts)
+    await db.write(f"UPDATE broadcasts SET status = 'done', finished_at = ? WHERE id IN ({marks})",
+                   [now, *broadcasts])
+
+
+async def mark_notified(db: Database, broadcast: int, now: float) -> None:
+    """The sender was given the final summary (bot.broadcasts.progress): never again."""
+    await db.write("UPDATE broadcasts SET notified_at = ? WHERE id = ?", (now, broadcast))
+
+
+# ---------------------------------------------------------------------- a group's new id (bot.audiences.chats)
+
+
+class OutboxRows:
+    """The outbox and acknowledgement rows that point at a chat, for `ChatMigration`."""
+
+    async def held(self, tx: aiosqlite.Connection, chat: int) -> int:
+        cursor = await tx.execute("SELECT (SELECT COUNT(*) FROM outbox WHERE chat = ?) + (SELECT COUNT(*) FROM"
+                                  " acknowledgements WHERE chat = ?)", (chat, chat))
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def merged(self, tx: aiosqlite.Connection, into: int, gone: int) -> None:
+        pass  # a chat that holds rows is never merged away (see ChatMigration)
+
+    async def renamed(self, tx: aiosqlite.Connection, chat: int, new_id: str) -> None:
+        await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'", (new_id, chat))

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.broadcasts import outbox
 from bot.channels.base import Channel, Reply, Sender
 from bot.kernel import tasks
 from bot.kernel.messages import Messages
@@ -122,7 +123,7 @@ class Progress:
         key = "progress_done" if row["status"] == "done" else "progress_cancelled"
         text = self.say(key, id=broadcast, sent=sent, total=total, failed=failed)
         # claim first: a crash between the two lines loses a summary rather than repeating it
-        await self.db.write("UPDATE broadcasts SET notified_at = ? WHERE id = ?", (now, broadcast))
+        await outbox.mark_notified(self.db, broadcast, now)
         await self.sender.send(row["notify_channel"], chat_id,
                                Reply(text, edit_message_id=message_id if editable else None))
         self._seen.pop(broadcast, None)

@@ -28,7 +28,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.audiences.chats import migrate_chat
+from bot.audiences.chats import ChatMigration, deactivate
+from bot.broadcasts import outbox
 from bot.channels.base import Channel, DeliveryError, Option, Reply, Sent
 from bot.delivery.pacing import Limits, Pacer, Pacing
 from bot.kernel import tasks
@@ -86,8 +87,12 @@ class DeliveryWorker:
         resolve: Resolver | None = None,
         on_pause: Callable[[str, str, float], None] | None = None,
         on_alert: Callable[[str, str], Awaitable[None]] | None = None,
+        migrate: ChatMigration | None = None,
     ) -> None:
         self.db = db
+        # a group's new id: the chats row and every table pointing at it (the service passes the whole
+        # migration; alone, the outbox's pending rows follow)
+        self.migrate = migrate or ChatMigration(db, [outbox.OutboxRows()])
         self.channels = channels  # by reference: the app may add channels after building the worker
         # the windows, shared with bot.delivery.replies when given a Pacing
         self.pacing = limits if isinstance(limits, Pacing) else Pacing(limits)
@@ -300,15 +305,11 @@ class DeliveryWorker:
         self.stats["pieces"] += 1
         ids = json.dumps(job.message_ids)
         if last:
-            await self.db.write(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, pieces_sent = ?, message_ids = ?, reason = NULL"
-                " WHERE id = ?", (self.clock(), job.pieces_sent, ids, job.id),
-            )
+            await outbox.mark_sent(self.db, job.id, self.clock(), job.pieces_sent, ids)
             self._jobs.pop(job.id, None)
             self.stats["sent"] += 1
         else:
-            await self.db.write("UPDATE outbox SET pieces_sent = ?, message_ids = ? WHERE id = ?",
-                                (job.pieces_sent, ids, job.id))
+            await outbox.mark_piece(self.db, job.id, job.pieces_sent, ids)
 
     async def _failed(self, job: Job, pacer: Pacer, exc: DeliveryError) -> None:
         now = self.clock()
@@ -332,26 +333,23 @@ class DeliveryWorker:
         job.attempts += 1
         if exc.kind == "migrated" and exc.new_chat_id and job.attempts < self.max_attempts:
             old = job.chat_id
-            await migrate_chat(self.db, job.channel, old, exc.new_chat_id)
+            await self.migrate(job.channel, old, exc.new_chat_id)
             job.chat_id = exc.new_chat_id
-            await self.db.write("UPDATE outbox SET chat_id = ?, attempts = ? WHERE id = ?",
-                                (job.chat_id, job.attempts, job.id))
+            await outbox.redirect(self.db, job.id, job.chat_id, job.attempts)
             log.info("delivery: %s chat %s migrated to %s; resending", job.channel, old, job.chat_id)
             return
         if exc.kind == "transient" and job.attempts < self.max_attempts:
             delay = self.backoff[min(job.attempts - 1, len(self.backoff) - 1)]
-            await self.db.write("UPDATE outbox SET attempts = ?, reason = ?, next_attempt_at = ? WHERE id = ?",
-                                (job.attempts, reason, now + delay, job.id))
+            await outbox.retry_at(self.db, job.id, job.attempts, reason, now + delay)
             self._jobs.pop(job.id, None)
             self.stats["retried"] += 1
             log.info("delivery: %s to %s failed (%s); retry %d in %.0fs", job.channel, job.chat_id, reason,
                      job.attempts, delay)
             return
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE outbox SET status = 'failed', attempts = ?, reason = ? WHERE id = ?",
-                             (job.attempts, reason, job.id))
+            await outbox.mark_failed(tx, job.id, job.attempts, reason)
             if exc.kind == "gone":
-                await tx.execute("UPDATE chats SET active = 0 WHERE id = ?", (job.chat,))
+                await deactivate(tx, job.chat)
         self._jobs.pop(job.id, None)
         self.stats["failed"] += 1
         log.info("delivery: %s to %s failed for good: %s", job.channel, job.chat_id, reason)
@@ -405,10 +403,7 @@ class DeliveryWorker:
             )
             started.add(r["broadcast"])
         if started:
-            marks = ", ".join("?" for _ in started)
-            await self.db.write(
-                f"UPDATE broadcasts SET status = 'sending' WHERE status = 'queued' AND id IN ({marks})", list(started)
-            )
+            await outbox.mark_sending(self.db, sorted(started))
         in_memory = {j.broadcast for j in self._jobs.values()}
         if in_memory:
             marks = ", ".join("?" for _ in in_memory)
@@ -440,10 +435,7 @@ class DeliveryWorker:
         )
         done = [r["id"] for r in cursor_rows]
         if done:
-            marks = ", ".join("?" for _ in done)
-            await self.db.write(
-                f"UPDATE broadcasts SET status = 'done', finished_at = ? WHERE id IN ({marks})", [now, *done]
-            )
+            await outbox.mark_done(self.db, done, now)
             for broadcast in done:
                 log.info("broadcast %d: delivery finished", broadcast)
                 for key in [k for k in self._pieces if k[0] == broadcast]:
@@ -452,4 +444,4 @@ class DeliveryWorker:
     async def _flush_deferred(self) -> None:
         if self._deferred:
             deferred, self._deferred = self._deferred, []
-            await self.db.write_many("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", deferred)
+            await outbox.defer(self.db, deferred)

@@ -82,3 +82,16 @@ async def erase_person(tx: aiosqlite.Connection, chat: int) -> int:
     """Inside the caller's transaction (/xoadulieu): the person's questions stay as unlinked text."""
     cursor = await tx.execute("UPDATE question_log SET chat = NULL WHERE chat = ?", (chat,))
     return max(cursor.rowcount, 0)
+
+
+class QuestionRows:
+    """The question log's rows of a chat, for bot.audiences.chats.ChatMigration (kept, never held)."""
+
+    async def held(self, tx: aiosqlite.Connection, chat: int) -> int:
+        return 0
+
+    async def merged(self, tx: aiosqlite.Connection, into: int, gone: int) -> None:
+        await tx.execute("UPDATE question_log SET chat = ? WHERE chat = ?", (into, gone))
+
+    async def renamed(self, tx: aiosqlite.Connection, chat: int, new_id: str) -> None:
+        pass  # rows point at the chats row, whose id does not change

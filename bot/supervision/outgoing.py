@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import aiosqlite
 
+from bot.audiences.chats import ensure_in
 from bot.audiences.localities import Localities
 from bot.broadcasts import outbox
 from bot.broadcasts.outbox import Queued, Recipient
@@ -30,16 +31,7 @@ class Outgoing:
 
     async def chat_row(self, tx: aiosqlite.Connection, channel: str, chat_id: str) -> Recipient:
         """A chats row for a chat we must write to (created, without consent, when unknown)."""
-        kind = "group" if chat_id.startswith("-") or channel != "telegram" else "private"
-        now = self.clock()
-        await tx.execute(
-            "INSERT INTO chats (channel, chat_id, kind, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (channel, chat_id) DO NOTHING", (channel, chat_id, kind, now, now))
-        cursor = await tx.execute("SELECT id, channel, chat_id, kind, locality FROM chats WHERE channel = ? AND"
-                                  " chat_id = ?", (channel, chat_id))
-        r = await cursor.fetchone()
-        assert r is not None
-        return (r[0], r[1], r[2], r[3], r[4])
+        return await ensure_in(tx, channel, chat_id, self.clock())
 
     async def groups(self, tx: aiosqlite.Connection, plan: Plan) -> list[Recipient]:
         """The responsible chats: the plan's own list, or the groups registered in its locality's subtree."""
