@@ -249,8 +249,9 @@ class KnowledgeIndex:
                 accented_forms[token.folded].add(token.accented)
             if token.folded in postings:
                 syllable_counts[token.folded] = len(postings[token.folded][0])
-        # Typo repair: a folded syllable one deletion away from a known one.
-        known = sorted(syllable_counts, key=lambda s: -syllable_counts[s])
+        # Typo repair: a folded syllable one deletion away from a known one, the most widespread
+        # first, then alphabetically: `seen()` is a set, and its order varies with PYTHONHASHSEED.
+        known = sorted(syllable_counts, key=lambda s: (-syllable_counts[s], s))
         for syllable in known:
             if len(syllable) >= 3:
                 for i in range(len(syllable)):
@@ -305,6 +306,7 @@ class KnowledgeIndex:
         nearest = {i: self._phrase_similarity(i, query, query_norm) for i in pool}  # once a candidate
         final = self._rerank(pool, scores, wording, nearest)
         extra = 2 if self._outside_from < len(self.entries) else 0  # room for out-of-scope topics among them
+        # Ties keep the pool's order (posting order, i.e. entry order): sorted is stable.
         ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3) + extra]
         # A repaired typo helps find the entry but counts only half towards confidence, so an
         # unrelated word ("bong" → "cong") does not make a question look answered.
@@ -410,7 +412,7 @@ class KnowledgeIndex:
         phrases = self._phrases.get(doc)
         if phrases is None:
             idf = self._idf
-            phrases = [(p, math.sqrt(sum(idf[f] ** 2 for f in p))) for p in self._phrase_features[doc]]
+            phrases = [(p, math.sqrt(math.fsum(idf[f] ** 2 for f in p))) for p in self._phrase_features[doc]]
             self._phrases[doc] = phrases
         return phrases
 
@@ -420,7 +422,7 @@ class KnowledgeIndex:
             sets = []
             for question in self.entries[doc].questions:
                 plain = _plain_features(self.analyzer.tokens(question))
-                total = sum(self._idf.get(f, 0.0) for f in plain)
+                total = math.fsum(self._idf.get(f, 0.0) for f in plain)
                 if total:
                     sets.append((frozenset(f for f in plain if f in self._idf), total))
             self._question_sets[doc] = sets
@@ -430,7 +432,8 @@ class KnowledgeIndex:
         """How much of the entry's closest example question (idf-weighted) the question contains."""
         best = 0.0
         for question, total in self._questions_of(doc):
-            best = max(best, sum(self._idf[f] for f in question & plain) / total)
+            # fsum is exact: a sum over a set must not depend on the set's (hash-seeded) order
+            best = max(best, math.fsum(self._idf[f] for f in question & plain) / total)
         return best
 
     def _phrase_similarity(self, doc: int, query: dict[str, float], query_norm: float) -> float:
