@@ -42,8 +42,8 @@ from bot.knowledge.confidence import BARE_BIAS, BARE_WEIGHTS, ConfidenceModel, S
 Decision = Literal["answer", "choices", "decline"]
 __all__ = ["Answer", "ConfidenceModel", "Hit", "KnowledgeIndex", "Signals", "Thresholds", "features"]
 
-FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "situations": 1.5, "body": 0.2}
-FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "situations": 0.3, "body": 0.75}
+FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "situations": 1.5, "related": 0.75, "body": 0.2}
+FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "situations": 0.3, "related": 0.3, "body": 0.75}
 K1 = 2.0
 MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
 CANDIDATES = 128  # entries still scored once only common features are left
@@ -115,13 +115,16 @@ class KnowledgeIndex:
         situations: Mapping[str, Sequence[str]] | None = None,
         common_words: Iterable[str] = (),
         bare_model: ConfidenceModel | None = None,
+        related: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """`outside`: known out-of-scope topics (bot/out_of_scope.py), indexed like entries so a
         near miss finds its own topic; a question whose best match is one of them is declined.
         `situations`: entry id -> the words of the situations it covers (bot/knowledge/situations.py);
-        `common_words`: narrative words that, like politeness words, count little in coverage."""
+        `common_words`: narrative words that, like politeness words, count little in coverage;
+        `related`: entry id -> a sibling's situation words (`also:`), ranked at half weight."""
         self.analyzer = analyzer
         self._situations = situations or {}
+        self._related = related or {}
         self._common_words = tuple(common_words)
         self.thresholds = thresholds or Thresholds()
         self.model = model or ConfidenceModel()
@@ -175,6 +178,7 @@ class KnowledgeIndex:
                 "questions": list(entry.questions),
                 "keywords": list(entry.keywords),
                 "situations": list(situations),
+                "related": list(self._related.get(entry.id, ())),
                 # An out-of-scope topic's body is its advice ("hỏi Bảo hiểm xã hội"): not what it is about.
                 # A bare entry's body is read sentence by sentence: each is a phrase to be near.
                 "body": (_SENTENCE.split(entry.body) if bare else [entry.body]) if position < self._outside_from
@@ -200,7 +204,7 @@ class KnowledgeIndex:
             self._strong.append(frozenset(strong | body if bare else strong))
             self._body.append(frozenset() if bare else frozenset(body - strong))
             wording: Counter[str] = Counter()
-            for name in ("title", "questions", "keywords", "situations", *(("body",) if bare else ())):
+            for name in ("title", "questions", "keywords", "situations", "related", *(("body",) if bare else ())):
                 wording.update(per_field[name][-1])
             self._wording.append((wording, sum(wording.values())))
         self._wording_vocabulary = set().union(*(counts for counts, _ in self._wording))

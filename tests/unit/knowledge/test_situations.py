@@ -58,11 +58,15 @@ def test_situation_lexicon_errors_name_file_and_line(tmp_path: Path):
     shutil.copytree(CONTENT, root)
     (root / "situations.yaml").write_text(
         "situations:\n  - entry: cuu-tro-thien-tai\n    words: [bão lũ]\n  - entry: khong-co-muc\n"
-        "    words: [tốc mái]\n  - entry: nha-ddk-dieu-kien\n    words: []\n", encoding="utf-8")
+        "    words: [tốc mái]\n  - entry: nha-ddk-dieu-kien\n    words: []\n"
+        "  - entry: nha-dai-doan-ket\n    also: [nha-ddk-dang-ky, khong-co-anh-em]\n    words: [nhà dột]\n",
+        encoding="utf-8")
     check = run_cli("content", "check", env={"CONTENT_DIR": str(root)})
     assert check.returncode == 1
     assert f"{root / 'situations.yaml'}:4: không có mục kiến thức" in check.stdout
     assert f"{root / 'situations.yaml'}:6: 'nha-ddk-dieu-kien': words" in check.stdout
+    assert f"{root / 'situations.yaml'}:8: không có mục kiến thức hay chủ đề ngoài phạm vi 'khong-co-anh-em'" \
+        in check.stdout
     refused = run_cli("chat", stdin="xin chào\n", env=db_env(tmp_path, root))
     assert refused.returncode == 1 and "khong-co-muc" in refused.stderr
 
@@ -80,6 +84,23 @@ def test_situation_words_find_the_program_a_resident_does_not_name():
     answer = lexicon.search(question)
     assert (answer.decision, answer.best.entry.id) == ("answer", "cuu-tro")
     assert lexicon.search("nha toi tuong dat, mua la mai dot").best.entry.id == "nha"
+
+
+def test_also_lends_the_situations_to_siblings_that_answer_other_questions_about_them():
+    entries = [
+        Entry(id="dieu-kien", title="Ai được hỗ trợ xây nhà Đại đoàn kết?", body="Hộ nghèo có nhà tạm.",
+              questions=("nhà thế nào thì được hỗ trợ xây nhà",)),
+        Entry(id="dang-ky", title="Đăng ký xin hỗ trợ nhà Đại đoàn kết ở đâu?", body="Nộp đơn ở ban công tác.",
+              questions=("nộp đơn xin nhà đại đoàn kết ở đâu", "đăng ký xin xây nhà thế nào")),
+    ]
+    words = ["mối mọt", "mái dột", "vách đất"]
+    alone = KnowledgeIndex(entries, Analyzer(), situations={"dieu-kien": words})
+    shared = KnowledgeIndex(entries, Analyzer(), situations={"dieu-kien": words}, related={"dang-ky": words})
+    situation, registration = "nhà tôi vách đất, mối mọt, mái dột", "nhà tôi vách đất mối mọt mái dột, đăng ký ở đâu"
+    assert shared.search(situation).best.entry.id == "dieu-kien"
+    assert alone.search(registration).best.entry.id == "dieu-kien"  # without `also:` the situation wins
+    answer = shared.search(registration)
+    assert (answer.decision, answer.best.entry.id) == ("answer", "dang-ky")
 
 
 def test_entries_without_example_questions_are_answered_from_title_and_body(content):
