@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from bot.kernel import messages as messages_module
-from bot.kernel.vietnamese import fold, normalize
+from bot.kernel.vietnamese import fold, normalize, syllables
 
 try:  # libyaml is ~10x faster, which matters for thousands of imported entries
     _Loader: type = yaml.CSafeLoader
@@ -330,6 +330,7 @@ def _load_synonyms(content: Content) -> None:
     if not isinstance(data, dict):
         content.problems.append(Problem(path, 1, "synonyms.yaml phải có các mục abbreviations:, teencode:"))
         return
+    seen_keys: dict[str, tuple[int, str]] = {}  # folded key -> its line and value
     for section, table in data.items():
         line = lines.get(str(section), 1)
         if section not in ("abbreviations", "teencode"):
@@ -346,6 +347,13 @@ def _load_synonyms(content: Content) -> None:
                     Problem(path, line_of(path, f"{key}:"), f"'{key}': cần một cụm từ đầy đủ, không để trống")
                 )
                 continue
+            # "đđk" and "ddk" are one key once folded: two different meanings, the later one wins
+            folded = " ".join(fold(w) for w in syllables(str(key)))
+            earlier = seen_keys.get(folded)
+            if earlier is not None and normalize(earlier[1]) != normalize(value):
+                content.warnings.append(Problem(path, line_of(path, f"{key}:"), f"'{key}' đã có ở dòng {earlier[0]} "
+                                                f"với nghĩa khác ('{earlier[1]}'): trợ lý dùng dòng sau"))
+            seen_keys[folded] = (line_of(path, f"{key}:"), value)
             content.expansions[normalize(str(key))] = normalize(value)
 
 

@@ -85,21 +85,47 @@ class Token:
 class Analyzer:
     """Turns text into tokens, expanding abbreviations and teencode on the way.
 
-    `expansions` maps a folded key ("bhyt", "dc", "ko") to the words it stands for.
+    `expansions` maps a folded key ("bhyt", "dc", "ko") to the words it stands for. A key of
+    several syllables ("tnd tq": tổ nhân dân tự quản) is matched as a sequence, before its
+    syllables one by one: "tq" alone may stand for something else ("mttq" is mặt trận tổ quốc).
     """
 
     expansions: Mapping[str, str] = field(default_factory=dict)
     _expanded: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     _cache: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
+    # first syllable (folded, and as written) -> (the rest folded, the expansion), longest first
+    _phrases: dict[str, list[tuple[tuple[str, ...], list[Token]]]] = field(
+        default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for key, phrase in self.expansions.items():
-            self._expanded[fold(key)] = [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
+            expansion = [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
+            words = syllables(key)
+            if len(words) > 1:
+                rest = tuple(fold(w) for w in words[1:])
+                for first in {fold(words[0]), words[0]}:
+                    self._phrases.setdefault(first, []).append((rest, expansion))
+            elif words:
+                self._expanded[fold(key)] = expansion
+        for candidates in self._phrases.values():
+            candidates.sort(key=lambda c: -len(c[0]))
 
     def tokens(self, text: str) -> list[Token]:
         out: list[Token] = []
         cache = self._cache
-        for syllable in syllables(text):
+        phrases = self._phrases
+        words = syllables(text)
+        skip = 0
+        for position, syllable in enumerate(words):
+            if skip:
+                skip -= 1
+                continue
+            if phrases and syllable in phrases:
+                found = _phrase_at(phrases[syllable], words, position)
+                if found is not None:
+                    skip, expansion = found
+                    out.extend(expansion)
+                    continue
             analysed = cache.get(syllable)
             if analysed is None:
                 analysed = self._syllable(syllable)
@@ -109,14 +135,28 @@ class Analyzer:
         return out
 
     def seen(self) -> set[Token]:
-        """Every distinct token this analyser has produced (its cache): a knowledge base's vocabulary."""
-        return {t for tokens in self._cache.values() for t in tokens}
+        """Every distinct token this analyser has produced (its cache, and its phrase
+        expansions): a knowledge base's vocabulary."""
+        return {t for tokens in self._cache.values() for t in tokens} | {
+            t for candidates in self._phrases.values() for _, expansion in candidates for t in expansion}
 
     def _syllable(self, syllable: str) -> list[Token]:
         expansion = self._expanded.get(fold(syllable))
         if expansion is not None and not _is_real_word(syllable, expansion):
             return expansion
         return [Token(fold(syllable), tone_key(syllable))]
+
+
+def _phrase_at(
+    candidates: list[tuple[tuple[str, ...], list[Token]]], words: list[str], position: int,
+) -> tuple[int, list[Token]] | None:
+    """The longest several-syllable abbreviation starting at `position`: (syllables after the
+    first it spans, its expansion), or None."""
+    for rest, expansion in candidates:
+        end = position + 1 + len(rest)
+        if end <= len(words) and tuple(fold(w) for w in words[position + 1 : end]) == rest:
+            return len(rest), expansion
+    return None
 
 
 def _is_real_word(syllable: str, expansion: list[Token]) -> bool:

@@ -52,3 +52,14 @@ def test_meaning_words_are_never_dropped():
     analyzer = Analyzer({})
     folded = [t.folded for t in analyzer.tokens("người không được hỗ trợ")]
     assert folded == ["nguoi", "khong", "duoc", "ho", "tro"]
+
+
+def test_abbreviations_of_several_syllables_match_as_a_sequence_first():
+    analyzer = Analyzer({"tnd tq": "tổ nhân dân tự quản", "tnd": "tổ nhân dân", "tổ tq": "tổ tự quản",
+                         "mttq": "mặt trận tổ quốc"})
+    assert [t.folded for t in analyzer.tokens("TND TQ là gì")] == ["to", "nhan", "dan", "tu", "quan", "la", "gi"]
+    assert [t.folded for t in analyzer.tokens("tnd ở đâu")] == ["to", "nhan", "dan", "o", "dau"]
+    assert [t.folded for t in analyzer.tokens("to tq")] == ["to", "tu", "quan"]  # typed without marks too
+    assert [t.folded for t in analyzer.tokens("tq mttq")] == ["tq", "mat", "tran", "to", "quoc"]  # "tq" alone stays
+    assert all(t.expanded for t in analyzer.tokens("tổ tq"))
+    assert {"tu", "quan"} <= {t.folded for t in analyzer.seen()}  # a phrase's words are in the vocabulary

@@ -119,3 +119,27 @@ def test_entries_without_example_questions_are_answered_from_title_and_body(cont
     result = evaluate(index, load_eval(ROOT / "bench" / "data" / "qa_dev3.yaml"))
     assert result.accuracy >= 0.65, result.misses
     assert result.decline_rate >= 0.93, result.false_answers
+
+
+# Short abbreviations residents type for a program (content/synonyms.yaml), and the entry each means.
+PROGRAMS = {"ddk": "nha-dai-doan-ket", "nhà đđk": "nha-dai-doan-ket", "vnn": "quy-vi-nguoi-ngheo",
+            "qvnn": "quy-vi-nguoi-ngheo", "bhyt cn": "bhyt-ho-can-ngheo", "mttq": "mttq-la-gi",
+            "bctmt": "ban-cong-tac-mat-tran", "tnd tq": "to-nhan-dan-tu-quan", "pbxh": "phan-bien-xa-hoi",
+            "ttnd": "nguoi-dan-giam-sat", "đnnd là gì": "doi-ngoai-nhan-dan"}
+
+
+def test_program_abbreviations_resolve_to_the_program(index):
+    got = {q: (a.decision, a.best.entry.id if a.best else None) for q, a in
+           ((q, index.search(q)) for q in PROGRAMS)}
+    assert got == {q: ("answer", entry) for q, entry in PROGRAMS.items()}
+
+
+def test_an_abbreviation_given_two_meanings_is_a_warning_with_its_line(tmp_path: Path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    path = root / "synonyms.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "  zz: zô zô\n  ZZ: khác hẳn\n", encoding="utf-8")
+    content = load_content(root, strict=False)
+    [warning] = [w for w in content.warnings if w.path == path]
+    assert warning.line == len(path.read_text(encoding="utf-8").splitlines()) and "'ZZ' đã có ở dòng" in warning.message
+    assert not content.problems
