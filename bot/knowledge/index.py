@@ -57,6 +57,9 @@ MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to
 BARE_BODY_WEIGHT = 1.0  # the body's field weight in an entry without example questions
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
+SURER_MARGIN = 0.25  # in a near tie of scores, a candidate this much more confident goes first
+
+
 @dataclass(frozen=True)
 class Hit:
     entry: Entry
@@ -339,6 +342,7 @@ class KnowledgeIndex:
             named = self.entries[ranked[0]] if hits[0].confidence >= self.thresholds.answer else None
             return Answer("decline", inside[:limit], folded, outside=named, nearest_outside=hits[0])
         hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
+        hits = _surer_first(hits, self.thresholds.tie)
         return Answer(self._decide(hits), hits[:limit], folded)
 
     def _rerank(
@@ -536,10 +540,12 @@ class KnowledgeIndex:
     def _decide(self, hits: Sequence[Hit]) -> Decision:
         """Answer when sure; offer the near-tied candidates when the question is clearly in scope
         but two entries fit it equally (the confidence is then lowered by the tie itself, so the
-        scope is judged as if the rival were an ordinary one); otherwise decline."""
+        scope is judged as if the rival were an ordinary one); otherwise decline. A near tie in
+        score that the confidence clearly breaks (`_surer_first`) is no tie."""
         t = self.thresholds
         best = hits[0]
-        close = [h for h in hits[1:] if h.score >= t.tie * best.score]
+        close = [h for h in hits[1:] if h.score >= t.tie * best.score
+                 and best.confidence < h.confidence + SURER_MARGIN]
         if close and best.signals is not None:
             scope = self.model.confidence(dataclasses.replace(best.signals, rival=NEUTRAL_RIVAL))
             if scope >= t.answer:
@@ -547,3 +553,12 @@ class KnowledgeIndex:
         if best.confidence >= t.answer and not close:
             return "answer"
         return "decline"
+
+
+def _surer_first(hits: tuple[Hit, ...], tie: float) -> tuple[Hit, ...]:
+    """In a near tie of scores between the first two, the clearly more confident one first: the
+    scores are within a few percent, but one of them explains the question and the other does not."""
+    if len(hits) > 1 and hits[1].score >= tie * hits[0].score and (
+            hits[1].confidence >= hits[0].confidence + SURER_MARGIN):
+        return (hits[1], hits[0], *hits[2:])
+    return hits
