@@ -75,6 +75,7 @@ class Content:
     root: Path
     entries: list[Entry] = field(default_factory=list)
     expansions: dict[str, str] = field(default_factory=dict)
+    regional: dict[str, str] = field(default_factory=dict)  # words matched only as written, marks and all
     organization: dict[str, Any] = field(default_factory=dict)
     topics: list[Topic] = field(default_factory=list)
     messages: dict[str, str] = field(default_factory=dict)
@@ -328,14 +329,14 @@ def _load_synonyms(content: Content) -> None:
     if data is None:
         return
     if not isinstance(data, dict):
-        content.problems.append(Problem(path, 1, "synonyms.yaml phải có các mục abbreviations:, teencode:"))
+        content.problems.append(Problem(path, 1, "synonyms.yaml phải có các mục abbreviations:, teencode:, regional:"))
         return
     seen_keys: dict[str, tuple[int, str]] = {}  # folded key -> its line and value
     for section, table in data.items():
         line = lines.get(str(section), 1)
-        if section not in ("abbreviations", "teencode"):
+        if section not in ("abbreviations", "teencode", "regional"):
             content.problems.append(
-                Problem(path, line, f"mục '{section}' không được hỗ trợ (chỉ abbreviations, teencode)")
+                Problem(path, line, f"mục '{section}' không được hỗ trợ (chỉ abbreviations, teencode, regional)")
             )
             continue
         if not isinstance(table, dict):
@@ -346,6 +347,13 @@ def _load_synonyms(content: Content) -> None:
                 content.problems.append(
                     Problem(path, line_of(path, f"{key}:"), f"'{key}': cần một cụm từ đầy đủ, không để trống")
                 )
+                continue
+            if section == "regional":  # "răng" means "sao" only typed so: "rang" is another word
+                if len(syllables(str(key))) != 1 or fold(str(key)) == normalize(str(key)).replace("đ", "d"):
+                    content.problems.append(Problem(path, line_of(path, f"{key}:"),
+                                                    f"'{key}': regional là một chữ viết có dấu (ví dụ răng: sao)"))
+                    continue
+                content.regional[normalize(str(key))] = normalize(value)
                 continue
             # "đđk" and "ddk" are one key once folded: two different meanings, the later one wins
             folded = " ".join(fold(w) for w in syllables(str(key)))

@@ -91,6 +91,10 @@ class Analyzer:
     """
 
     expansions: Mapping[str, str] = field(default_factory=dict)
+    # Regional words ("răng": sao, "mần": làm) match only as written with their marks (either tone
+    # placement): folded, "rang" and "man" are other words.
+    exact: Mapping[str, str] = field(default_factory=dict)
+    _exact: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     _expanded: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     _cache: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     # first syllable (folded, and as written) -> (the rest folded, the expansion), longest first
@@ -99,7 +103,7 @@ class Analyzer:
 
     def __post_init__(self) -> None:
         for key, phrase in self.expansions.items():
-            expansion = [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
+            expansion = _expansion(phrase)
             words = syllables(key)
             if len(words) > 1:
                 rest = tuple(fold(w) for w in words[1:])
@@ -109,6 +113,8 @@ class Analyzer:
                 self._expanded[fold(key)] = expansion
         for candidates in self._phrases.values():
             candidates.sort(key=lambda c: -len(c[0]))
+        for key, phrase in self.exact.items():
+            self._exact[tone_key(normalize(key))] = _expansion(phrase)
 
     def tokens(self, text: str) -> list[Token]:
         out: list[Token] = []
@@ -141,10 +147,17 @@ class Analyzer:
             t for candidates in self._phrases.values() for _, expansion in candidates for t in expansion}
 
     def _syllable(self, syllable: str) -> list[Token]:
+        expansion = self._exact.get(tone_key(syllable)) if self._exact else None
+        if expansion is not None:
+            return expansion
         expansion = self._expanded.get(fold(syllable))
         if expansion is not None and not _is_real_word(syllable, expansion):
             return expansion
         return [Token(fold(syllable), tone_key(syllable))]
+
+
+def _expansion(phrase: str) -> list[Token]:
+    return [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
 
 
 def _phrase_at(

@@ -63,3 +63,10 @@ def test_abbreviations_of_several_syllables_match_as_a_sequence_first():
     assert [t.folded for t in analyzer.tokens("tq mttq")] == ["tq", "mat", "tran", "to", "quoc"]  # "tq" alone stays
     assert all(t.expanded for t in analyzer.tokens("tổ tq"))
     assert {"tu", "quan"} <= {t.folded for t in analyzer.seen()}  # a phrase's words are in the vocabulary
+
+
+def test_regional_words_expand_only_as_written_with_their_marks():
+    analyzer = Analyzer({}, {"răng": "sao", "mần": "làm", "hổng": "không"})
+    assert [t.folded for t in analyzer.tokens("mần răng hổng được")] == ["lam", "sao", "khong", "duoc"]
+    assert [t.folded for t in analyzer.tokens("rang man hong")] == ["rang", "man", "hong"]  # other words
+    assert [t.folded for t in analyzer.tokens("mặn")] == ["man"]

@@ -138,8 +138,21 @@ def test_an_abbreviation_given_two_meanings_is_a_warning_with_its_line(tmp_path:
     root = tmp_path / "content"
     shutil.copytree(CONTENT, root)
     path = root / "synonyms.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "  zz: zô zô\n  ZZ: khác hẳn\n", encoding="utf-8")
+    text = path.read_text(encoding="utf-8").replace("teencode:\n", "teencode:\n  zz: zô zô\n  ZZ: khác hẳn\n", 1)
+    path.write_text(text, encoding="utf-8")
     content = load_content(root, strict=False)
     [warning] = [w for w in content.warnings if w.path == path]
-    assert warning.line == len(path.read_text(encoding="utf-8").splitlines()) and "'ZZ' đã có ở dòng" in warning.message
+    line = text.splitlines().index("  ZZ: khác hẳn") + 1
+    assert warning.line == line and "'ZZ' đã có ở dòng" in warning.message
     assert not content.problems
+
+
+def test_a_regional_key_must_be_one_marked_word(tmp_path: Path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    path = root / "synonyms.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "  rang: sao\n", encoding="utf-8")
+    content = load_content(root, strict=False)
+    [problem] = [p for p in content.problems if p.path == path]
+    assert problem.line == len(path.read_text(encoding="utf-8").splitlines()) and "regional" in problem.message
+    assert load_content(CONTENT).regional["răng"] == "sao"
