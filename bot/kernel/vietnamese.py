@@ -97,7 +97,8 @@ class Analyzer:
     _exact: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     _expanded: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     _cache: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
-    # first syllable (folded, and as written) -> (the rest folded, the expansion), longest first
+    # last syllable (folded, and as written) -> (the syllables before it folded, the expansion),
+    # longest first: keyed on the last, usually the rare abbreviation ("tq"), not a common first word ("tổ")
     _phrases: dict[str, list[tuple[tuple[str, ...], list[Token]]]] = field(
         default_factory=dict, init=False, repr=False)
 
@@ -106,9 +107,9 @@ class Analyzer:
             expansion = _expansion(phrase)
             words = syllables(key)
             if len(words) > 1:
-                rest = tuple(fold(w) for w in words[1:])
-                for first in {fold(words[0]), words[0]}:
-                    self._phrases.setdefault(first, []).append((rest, expansion))
+                before = tuple(fold(w) for w in words[:-1])
+                for last in {fold(words[-1]), words[-1]}:
+                    self._phrases.setdefault(last, []).append((before, expansion))
             elif words:
                 self._expanded[fold(key)] = expansion
         for candidates in self._phrases.values():
@@ -117,28 +118,39 @@ class Analyzer:
             self._exact[tone_key(normalize(key))] = _expansion(phrase)
 
     def tokens(self, text: str) -> list[Token]:
+        words = syllables(text)
+        phrases = self._phrases
+        if phrases and not phrases.keys().isdisjoint(words):  # rare: most texts skip this loop
+            return self._tokens_with_phrases(words)
         out: list[Token] = []
         cache = self._cache
-        phrases = self._phrases
-        words = syllables(text)
-        skip = 0
-        for position, syllable in enumerate(words):
-            if skip:
-                skip -= 1
-                continue
-            if phrases and syllable in phrases:
-                found = _phrase_at(phrases[syllable], words, position)
-                if found is not None:
-                    skip, expansion = found
-                    out.extend(expansion)
-                    continue
+        for syllable in words:
             analysed = cache.get(syllable)
             if analysed is None:
-                analysed = self._syllable(syllable)
-                if len(cache) < 200_000:  # the vocabulary is small; bound it against junk input
-                    cache[syllable] = analysed
+                analysed = self._analysed(syllable)
             out.extend(analysed)
         return out
+
+    def _tokens_with_phrases(self, words: list[str]) -> list[Token]:
+        out: list[Token] = []
+        starts: list[int] = []  # where each word's tokens begin in `out`
+        for position, syllable in enumerate(words):
+            starts.append(len(out))
+            candidates = self._phrases.get(syllable)
+            found = _phrase_ending(candidates, words, position) if candidates else None
+            if found is not None:  # the words before it are part of the phrase: replace their tokens
+                before, expansion = found
+                del out[starts[position - before]:]
+                out.extend(expansion)
+                continue
+            out.extend(self._cache.get(syllable) or self._analysed(syllable))
+        return out
+
+    def _analysed(self, syllable: str) -> list[Token]:
+        analysed = self._syllable(syllable)
+        if len(self._cache) < 200_000:  # the vocabulary is small; bound it against junk input
+            self._cache[syllable] = analysed
+        return analysed
 
     def seen(self) -> set[Token]:
         """Every distinct token this analyser has produced (its cache, and its phrase
@@ -160,15 +172,15 @@ def _expansion(phrase: str) -> list[Token]:
     return [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
 
 
-def _phrase_at(
+def _phrase_ending(
     candidates: list[tuple[tuple[str, ...], list[Token]]], words: list[str], position: int,
 ) -> tuple[int, list[Token]] | None:
-    """The longest several-syllable abbreviation starting at `position`: (syllables after the
-    first it spans, its expansion), or None."""
-    for rest, expansion in candidates:
-        end = position + 1 + len(rest)
-        if end <= len(words) and tuple(fold(w) for w in words[position + 1 : end]) == rest:
-            return len(rest), expansion
+    """The longest several-syllable abbreviation ending at `position`: (how many words before it
+    it spans, its expansion), or None."""
+    for before, expansion in candidates:
+        start = position - len(before)
+        if start >= 0 and tuple(fold(w) for w in words[start:position]) == before:
+            return len(before), expansion
     return None
 
 
