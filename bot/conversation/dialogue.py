@@ -8,6 +8,7 @@ the person's next message through `Flows` (bot/conversation/flows.py).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from bot.audiences.chats import Chats
@@ -217,7 +218,10 @@ class Dialogue:
             answer.best.confidence if answer.best else 0.0,
         )
         replies = [Reply(self.say("too_long", limit=MAX_QUERY_CHARS))] if len(text) > MAX_QUERY_CHARS else []
-        return replies + self._render_answer(answer)
+        replies += self._render_answer(answer)
+        if turn.inbound.chat_kind == "private":
+            replies = self._with_offers(replies, answer)
+        return replies
 
     def _render_answer(self, answer: Answer) -> list[Reply]:
         if answer.decision == "answer" and answer.best:
@@ -226,6 +230,26 @@ class Dialogue:
             options = tuple(Option(h.entry.title, f"kb:{h.entry.id}") for h in answer.hits)
             return [Reply(self.say("choices_intro"), options=(*options, self._menu_button()))]
         return self.decline(answer.outside)
+
+    def _with_offers(self, replies: list[Reply], answer: Answer) -> list[Reply]:
+        """The features' options for the entry the message was about (`Routes.answer_options`: an
+        entry naming `/gopy` in its keywords offers to send the message as a petition), first under
+        the answer; under a decline too when that entry was nearly sure (a complaint the search
+        could not place for certain is still a complaint)."""
+        best = answer.best
+        if not replies or best is None or answer.outside is not None or not self.routes.answer_options:
+            return replies
+        if answer.decision != "answer" and best.confidence < self.index.thresholds.choices:
+            return replies
+        offers = tuple(Option(option.label, f"{option.data}:{best.entry.id}")
+                       for command, option in self.routes.answer_options.items()
+                       if f"/{command}" in best.entry.keywords)
+        if not offers:
+            return replies
+        at = -2 if answer.decision == "decline" else -1  # a decline's first reply carries its options
+        target = replies[at]
+        return [*replies[:at], dataclasses.replace(target, options=(*offers, *target.options)),
+                *replies[len(replies) + at + 1:]]
 
     def decline(self, outside: Entry | None = None) -> list[Reply]:
         """The honest "I don't know": say so, give the contact, suggest topics. For a known

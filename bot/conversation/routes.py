@@ -41,9 +41,13 @@ class Routes:
     phrases: folded words typed in a group that stand for a button ("da nhan"), tried before
     the group hooks. gates run before a message is processed; group_text hooks for addressed
     group text, text hooks for any text before the knowledge search; events for joined/left/
-    migrated. decline_options are offered with every honest "I don't know". audited: the staff
-    actions among them, for the audit log: "/traloi" (a command) or "ath:ok" (an option's prefix and
-    first part) → an action name ("ticket.answer"); the dialogue records them, one place for all.
+    migrated. decline_options are offered with every honest "I don't know". answer_options:
+    a command name → the option offered under an answer whose entry names `/<command>` among
+    its keywords (content data: "send what you just wrote as a petition" under the petition
+    entry); its data gets ":<entry id>" appended, so the handler finds the message it was under.
+    audited: the staff actions among them, for the audit log: "/traloi" (a command) or "ath:ok" (an
+    option's prefix and first part) → an action name ("ticket.answer"); the dialogue records them,
+    one place for all.
     """
 
     owner: str
@@ -58,6 +62,7 @@ class Routes:
     events: tuple[Handler, ...] = ()
     decline_options: tuple[Option, ...] = ()
     audited: Mapping[str, str] = field(default_factory=dict)
+    answer_options: Mapping[str, Option] = field(default_factory=dict)
 
 
 class RouteClash(ValueError):
@@ -78,12 +83,13 @@ class RouteTable:
     events: list[Handler] = field(default_factory=list)
     decline_options: list[Option] = field(default_factory=list)
     audited: dict[str, str] = field(default_factory=dict)
+    answer_options: dict[str, Option] = field(default_factory=dict)
     _owners: dict[tuple[str, str], str] = field(default_factory=dict)
     _hooks: dict[str, list[tuple[int, str, Callable]]] = field(default_factory=dict)
 
     def include(self, routes: Routes) -> None:
         """Add one feature's routes; raise RouteClash (and add nothing) if any part is taken."""
-        claims = [(kind, key) for kind in ("commands", "options", "menu", "phrases")
+        claims = [(kind, key) for kind in ("commands", "options", "menu", "phrases", "answer_options")
                   for key in getattr(routes, kind)]
         for claim in claims:
             owner = self._owners.get(claim)
@@ -96,7 +102,7 @@ class RouteTable:
                     raise RouteClash(f"{routes.owner}: {stage} hooks at priority {priority} clash with {owner}")
         for claim in claims:
             self._owners[claim] = routes.owner
-        for kind in ("commands", "options", "menu", "phrases"):
+        for kind in ("commands", "options", "menu", "phrases", "answer_options"):
             getattr(self, kind).update(getattr(routes, kind))
         for stage in stages:
             entries = self._hooks.setdefault(stage, [])

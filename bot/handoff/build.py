@@ -40,6 +40,6 @@ def build_handoff(db: Database, chats: Chats, staff: Staff, tree: Localities, sa
                       answers=lambda text: knowledge.index.search(text).decision == "answer",
                       topic_title=partial(title_of, topics), privacy=privacy, limiter=limiter,
                       flows=flows, staff_chat=staff_chat, remind_hours=settings.handoff_remind_hours)
-    petitions = Petitions(handoff, tree, topics, say, staff, flows)
+    petitions = Petitions(handoff, tree, topics, say, staff, flows, db)
     gate = Routes(owner="conversation.ratelimit", priority=0, gates=(limiter.gate,))
     return handoff, [gate, handoff.routes(), petitions.routes(), privacy.routes()]

@@ -35,6 +35,8 @@ from bot.handoff.tickets import Ticket
 from bot.kernel.content import Problem, item_line
 from bot.kernel.messages import Messages
 from bot.kernel.vietnamese import fold, syllables
+from bot.knowledge.question_log import last_about
+from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,9 @@ def check(root: Path) -> list[Problem]:
 
 class Petitions:
     def __init__(self, handoff: Handoff, tree: Localities, topics: list[PetitionTopic], say: Messages,
-                 staff: Staff, flows: Flows) -> None:
+                 staff: Staff, flows: Flows, db: Database) -> None:
         self.handoff = handoff
+        self.db = db  # the question log, read for the message a "send this as a petition" button was under
         self.flows = flows
         self._steps: dict[str, Handler] = {"petition.locality": self._got_locality,
                                            "petition.content": self._got_content}
@@ -109,11 +112,13 @@ class Petitions:
         self.staff = staff
 
     def routes(self) -> Routes:
-        """/gopy (also the main menu's "Góp ý"), /theodoi, /gopy_moi and the petition buttons."""
+        """/gopy (also the main menu's "Góp ý"), /theodoi, /gopy_moi and the petition buttons; under an
+        answer about petitions (an entry naming /gopy), "send what you wrote as a petition"."""
         return Routes(owner=OWNER, priority=15, commands={"gopy": self.cmd_gopy, "theodoi": self.cmd_theodoi,
                                                           "gopy_moi": self.cmd_gopy_moi},
                       options={PREFIX: self.on_option}, menu={"feedback": self.cmd_gopy},
-                      text=(self.on_text_before_topic,))
+                      text=(self.on_text_before_topic,),
+                      answer_options={"gopy": Option(self.say("petition_offer_button"), f"{PREFIX}:q")})
 
     def topic_title(self, topic_id: str) -> str:
         return title_of(self.topics, topic_id)
@@ -159,6 +164,23 @@ class Petitions:
                  turn.inbound.channel, turn.inbound.chat_id)
         return None
 
+    async def _from_question(self, turn: Turn, entry_id: str) -> list[Reply]:
+        """The button under an answer to a complaint: a petition whose text is the message it was
+        under (the chat's latest question about that entry, from the last half hour), kept; the
+        resident picks the topic and the place and confirms. Without that message: /gopy as usual."""
+        if turn.inbound.chat_kind != "private":
+            return [Reply(self.say("petition_private_only"))]
+        now = time.time()
+        text = await last_about(self.db, turn.chat, entry_id, now - FREE_TEXT_WINDOW) if entry_id else None
+        draft = _Draft(started_at=now)
+        self.flows.start(OWNER, turn.inbound, draft)
+        if not text:
+            log.info("petition: offered from an answer, but no recent message about %s (%s %s): /gopy as usual",
+                     entry_id[:40], turn.inbound.channel, turn.inbound.chat_id)
+            return [self._topic_reply("petition_topic")]
+        kept = self._keep_text(turn, draft, text)
+        return kept if kept is not None else [self._topic_reply("petition_text_kept")]
+
     async def _after_topic(self, turn: Turn) -> list[Reply]:
         draft = self.flows.draft(OWNER, turn.inbound)
         if draft is not None and draft.locality and draft.text:
@@ -176,6 +198,8 @@ class Petitions:
         if action == "x":
             self.flows.end(OWNER, turn.inbound)
             return [Reply(self.say("petition_cancelled"))]
+        if action == "q":
+            return await self._from_question(turn, arg)
         if draft is None or turn.inbound.chat_kind != "private":
             return [Reply(self.say("petition_stale"))]
         if action == "t" and any(t.id == arg for t in self.topics):

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from bot.kernel import messages as messages_module
-from bot.kernel.vietnamese import fold, normalize
+from bot.kernel.vietnamese import fold, normalize, syllables
 
 try:  # libyaml is ~10x faster, which matters for thousands of imported entries
     _Loader: type = yaml.CSafeLoader
@@ -76,6 +76,7 @@ class Content:
     entries: list[Entry] = field(default_factory=list)
     drafts: list[Entry] = field(default_factory=list)  # valid `draft: true` entries: checked, not served
     expansions: dict[str, str] = field(default_factory=dict)
+    regional: dict[str, str] = field(default_factory=dict)  # words matched only as written, marks and all
     organization: dict[str, Any] = field(default_factory=dict)
     topics: list[Topic] = field(default_factory=list)
     messages: dict[str, str] = field(default_factory=dict)
@@ -338,13 +339,14 @@ def _load_synonyms(content: Content) -> None:
     if data is None:
         return
     if not isinstance(data, dict):
-        content.problems.append(Problem(path, 1, "synonyms.yaml phải có các mục abbreviations:, teencode:"))
+        content.problems.append(Problem(path, 1, "synonyms.yaml phải có các mục abbreviations:, teencode:, regional:"))
         return
+    seen_keys: dict[str, tuple[int, str]] = {}  # folded key -> its line and value
     for section, table in data.items():
         line = lines.get(str(section), 1)
-        if section not in ("abbreviations", "teencode"):
+        if section not in ("abbreviations", "teencode", "regional"):
             content.problems.append(
-                Problem(path, line, f"mục '{section}' không được hỗ trợ (chỉ abbreviations, teencode)")
+                Problem(path, line, f"mục '{section}' không được hỗ trợ (chỉ abbreviations, teencode, regional)")
             )
             continue
         if not isinstance(table, dict):
@@ -356,6 +358,20 @@ def _load_synonyms(content: Content) -> None:
                     Problem(path, line_of(path, f"{key}:"), f"'{key}': cần một cụm từ đầy đủ, không để trống")
                 )
                 continue
+            if section == "regional":  # "răng" means "sao" only typed so: "rang" is another word
+                if len(syllables(str(key))) != 1 or fold(str(key)) == normalize(str(key)).replace("đ", "d"):
+                    content.problems.append(Problem(path, line_of(path, f"{key}:"),
+                                                    f"'{key}': regional là một chữ viết có dấu (ví dụ răng: sao)"))
+                    continue
+                content.regional[normalize(str(key))] = normalize(value)
+                continue
+            # "đđk" and "ddk" are one key once folded: two different meanings, the later one wins
+            folded = " ".join(fold(w) for w in syllables(str(key)))
+            earlier = seen_keys.get(folded)
+            if earlier is not None and normalize(earlier[1]) != normalize(value):
+                content.warnings.append(Problem(path, line_of(path, f"{key}:"), f"'{key}' đã có ở dòng {earlier[0]} "
+                                                f"với nghĩa khác ('{earlier[1]}'): trợ lý dùng dòng sau"))
+            seen_keys[folded] = (line_of(path, f"{key}:"), value)
             content.expansions[normalize(str(key))] = normalize(value)
 
 

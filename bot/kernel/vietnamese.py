@@ -85,38 +85,103 @@ class Token:
 class Analyzer:
     """Turns text into tokens, expanding abbreviations and teencode on the way.
 
-    `expansions` maps a folded key ("bhyt", "dc", "ko") to the words it stands for.
+    `expansions` maps a folded key ("bhyt", "dc", "ko") to the words it stands for. A key of
+    several syllables ("tnd tq": tổ nhân dân tự quản) is matched as a sequence, before its
+    syllables one by one: "tq" alone may stand for something else ("mttq" is mặt trận tổ quốc).
     """
 
     expansions: Mapping[str, str] = field(default_factory=dict)
+    # Regional words ("răng": sao, "mần": làm) match only as written with their marks (either tone
+    # placement): folded, "rang" and "man" are other words.
+    exact: Mapping[str, str] = field(default_factory=dict)
+    _exact: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     _expanded: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
     _cache: dict[str, list[Token]] = field(default_factory=dict, init=False, repr=False)
+    # last syllable (folded, and as written) -> (the syllables before it folded, the expansion),
+    # longest first: keyed on the last, usually the rare abbreviation ("tq"), not a common first word ("tổ")
+    _phrases: dict[str, list[tuple[tuple[str, ...], list[Token]]]] = field(
+        default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for key, phrase in self.expansions.items():
-            self._expanded[fold(key)] = [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
+            expansion = _expansion(phrase)
+            words = syllables(key)
+            if len(words) > 1:
+                before = tuple(fold(w) for w in words[:-1])
+                for last in {fold(words[-1]), words[-1]}:
+                    self._phrases.setdefault(last, []).append((before, expansion))
+            elif words:
+                self._expanded[fold(key)] = expansion
+        for candidates in self._phrases.values():
+            candidates.sort(key=lambda c: -len(c[0]))
+        for key, phrase in self.exact.items():
+            self._exact[tone_key(normalize(key))] = _expansion(phrase)
 
     def tokens(self, text: str) -> list[Token]:
+        words = syllables(text)
+        phrases = self._phrases
+        if phrases and not phrases.keys().isdisjoint(words):  # rare: most texts skip this loop
+            return self._tokens_with_phrases(words)
         out: list[Token] = []
         cache = self._cache
-        for syllable in syllables(text):
+        for syllable in words:
             analysed = cache.get(syllable)
             if analysed is None:
-                analysed = self._syllable(syllable)
-                if len(cache) < 200_000:  # the vocabulary is small; bound it against junk input
-                    cache[syllable] = analysed
+                analysed = self._analysed(syllable)
             out.extend(analysed)
         return out
 
+    def _tokens_with_phrases(self, words: list[str]) -> list[Token]:
+        out: list[Token] = []
+        starts: list[int] = []  # where each word's tokens begin in `out`
+        for position, syllable in enumerate(words):
+            starts.append(len(out))
+            candidates = self._phrases.get(syllable)
+            found = _phrase_ending(candidates, words, position) if candidates else None
+            if found is not None:  # the words before it are part of the phrase: replace their tokens
+                before, expansion = found
+                del out[starts[position - before]:]
+                out.extend(expansion)
+                continue
+            out.extend(self._cache.get(syllable) or self._analysed(syllable))
+        return out
+
+    def _analysed(self, syllable: str) -> list[Token]:
+        analysed = self._syllable(syllable)
+        if len(self._cache) < 200_000:  # the vocabulary is small; bound it against junk input
+            self._cache[syllable] = analysed
+        return analysed
+
     def seen(self) -> set[Token]:
-        """Every distinct token this analyser has produced (its cache): a knowledge base's vocabulary."""
-        return {t for tokens in self._cache.values() for t in tokens}
+        """Every distinct token this analyser has produced (its cache, and its phrase
+        expansions): a knowledge base's vocabulary."""
+        return {t for tokens in self._cache.values() for t in tokens} | {
+            t for candidates in self._phrases.values() for _, expansion in candidates for t in expansion}
 
     def _syllable(self, syllable: str) -> list[Token]:
+        expansion = self._exact.get(tone_key(syllable)) if self._exact else None
+        if expansion is not None:
+            return expansion
         expansion = self._expanded.get(fold(syllable))
         if expansion is not None and not _is_real_word(syllable, expansion):
             return expansion
         return [Token(fold(syllable), tone_key(syllable))]
+
+
+def _expansion(phrase: str) -> list[Token]:
+    return [Token(fold(s), tone_key(s), expanded=True) for s in syllables(phrase)]
+
+
+def _phrase_ending(
+    candidates: list[tuple[tuple[str, ...], list[Token]]], words: list[str], position: int,
+) -> tuple[int, list[Token]] | None:
+    """The longest several-syllable abbreviation ending at `position`: (how many words before it
+    it spans, its expansion), or None."""
+    for before, expansion in candidates:
+        start = position - len(before)
+        if start >= 0 and tuple(fold(w) for w in words[start:position]) == before:
+            return len(before), expansion
+    return None
 
 
 def _is_real_word(syllable: str, expansion: list[Token]) -> bool:

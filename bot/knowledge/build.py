@@ -20,5 +20,6 @@ def build_index(content: Content) -> KnowledgeIndex:
         raise ContentError(problems)
     lexicon, _ = situations.load(content.root)
     by_entry = {topic_ids.get(key, key): words for key, words in lexicon.by_entry.items()}
-    return KnowledgeIndex(content.entries, Analyzer(content.expansions), outside=outside,
-                          situations=by_entry, common_words=lexicon.common)
+    related = {topic_ids.get(key, key): words for key, words in lexicon.related.items()}
+    return KnowledgeIndex(content.entries, Analyzer(content.expansions, content.regional), outside=outside,
+                          situations=by_entry, common_words=lexicon.common, related=related)

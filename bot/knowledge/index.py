@@ -42,8 +42,8 @@ from bot.knowledge.confidence import BARE_BIAS, BARE_WEIGHTS, ConfidenceModel, S
 Decision = Literal["answer", "choices", "decline"]
 __all__ = ["Answer", "ConfidenceModel", "Hit", "KnowledgeIndex", "Signals", "Thresholds", "features"]
 
-FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "situations": 1.5, "body": 0.2}
-FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "situations": 0.3, "body": 0.75}
+FIELD_WEIGHTS = {"title": 3.0, "questions": 1.0, "keywords": 6.0, "situations": 1.5, "related": 0.75, "body": 0.2}
+FIELD_B = {"title": 0.3, "questions": 0.5, "keywords": 0.3, "situations": 0.3, "related": 0.3, "body": 0.75}
 K1 = 2.0
 MAX_QUERY_CHARS = 1500  # a 10,000-character message is searched on its first part
 CANDIDATES = 128  # entries still scored once only common features are left
@@ -57,6 +57,9 @@ MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to
 BARE_BODY_WEIGHT = 1.0  # the body's field weight in an entry without example questions
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
+SURER_MARGIN = 0.25  # in a near tie of scores, a candidate this much more confident goes first
+
+
 @dataclass(frozen=True)
 class _CoveragePlan:
     """A question's syllables as coverage reads them, worked out once a question (not a candidate):
@@ -138,13 +141,16 @@ class KnowledgeIndex:
         situations: Mapping[str, Sequence[str]] | None = None,
         common_words: Iterable[str] = (),
         bare_model: ConfidenceModel | None = None,
+        related: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """`outside`: known out-of-scope topics (bot/out_of_scope.py), indexed like entries so a
         near miss finds its own topic; a question whose best match is one of them is declined.
         `situations`: entry id -> the words of the situations it covers (bot/knowledge/situations.py);
-        `common_words`: narrative words that, like politeness words, count little in coverage."""
+        `common_words`: narrative words that, like politeness words, count little in coverage;
+        `related`: entry id -> a sibling's situation words (`also:`), ranked at half weight."""
         self.analyzer = analyzer
         self._situations = situations or {}
+        self._related = related or {}
         self._common_words = tuple(common_words)
         self.thresholds = thresholds or Thresholds()
         self.model = model or ConfidenceModel()
@@ -198,6 +204,7 @@ class KnowledgeIndex:
                 "questions": list(entry.questions),
                 "keywords": list(entry.keywords),
                 "situations": list(situations),
+                "related": list(self._related.get(entry.id, ())),
                 # An out-of-scope topic's body is its advice ("hỏi Bảo hiểm xã hội"): not what it is about.
                 # A bare entry's body is read sentence by sentence: each is a phrase to be near.
                 "body": (_SENTENCE.split(entry.body) if bare else [entry.body]) if position < self._outside_from
@@ -223,7 +230,7 @@ class KnowledgeIndex:
             self._strong.append(frozenset(strong | body if bare else strong))
             self._body.append(frozenset() if bare else frozenset(body - strong))
             wording: Counter[str] = Counter()
-            for name in ("title", "questions", "keywords", "situations", *(("body",) if bare else ())):
+            for name in ("title", "questions", "keywords", "situations", "related", *(("body",) if bare else ())):
                 wording.update(per_field[name][-1])
             self._wording.append((wording, sum(wording.values())))
         self._wording_vocabulary = set().union(*(counts for counts, _ in self._wording))
@@ -273,8 +280,8 @@ class KnowledgeIndex:
                 accented_forms[token.folded].add(token.accented)
             if token.folded in postings:
                 syllable_counts[token.folded] = len(postings[token.folded][0])
-        # Typo repair: a folded syllable one deletion away from a known one.
-        # (ties by spelling: the same repairs whatever the hash seed, here and in the search process)
+        # Typo repair: a folded syllable one deletion away from a known one, the most widespread
+        # first, then alphabetically: `seen()` is a set, and its order varies with PYTHONHASHSEED.
         known = sorted(syllable_counts, key=lambda s: (-syllable_counts[s], s))
         for syllable in known:
             if len(syllable) >= 3:
@@ -331,6 +338,7 @@ class KnowledgeIndex:
         nearest = {i: self._phrase_similarity(i, squares, query_norm) for i in pool}  # once a candidate
         final = self._rerank(pool, scores, wording, nearest)
         extra = 2 if self._outside_from < len(self.entries) else 0  # room for out-of-scope topics among them
+        # Ties keep the pool's order (posting order, i.e. entry order): sorted is stable.
         ranked = sorted(pool, key=final.__getitem__, reverse=True)[: max(limit, 3) + extra]
         # A repaired typo helps find the entry but counts only half towards confidence, so an
         # unrelated word ("bong" → "cong") does not make a question look answered.
@@ -360,6 +368,7 @@ class KnowledgeIndex:
             named = self.entries[ranked[0]] if hits[0].confidence >= self.thresholds.answer else None
             return Answer("decline", inside[:limit], folded, outside=named, nearest_outside=hits[0])
         hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
+        hits = _surer_first(hits, self.thresholds.tie)
         return Answer(self._decide(hits), hits[:limit], folded)
 
     def _rerank(
@@ -471,7 +480,7 @@ class KnowledgeIndex:
         idf = self._idf.__getitem__
         best = 0.0
         for question, total in self._questions_of(doc):
-            if not question.isdisjoint(plain):
+            if not question.isdisjoint(plain):  # fsum is exact: a sum over a set must not depend on its order
                 best = max(best, math.fsum(map(idf, question & plain)) / total)
         return best
 
@@ -565,10 +574,12 @@ class KnowledgeIndex:
     def _decide(self, hits: Sequence[Hit]) -> Decision:
         """Answer when sure; offer the near-tied candidates when the question is clearly in scope
         but two entries fit it equally (the confidence is then lowered by the tie itself, so the
-        scope is judged as if the rival were an ordinary one); otherwise decline."""
+        scope is judged as if the rival were an ordinary one); otherwise decline. A near tie in
+        score that the confidence clearly breaks (`_surer_first`) is no tie."""
         t = self.thresholds
         best = hits[0]
-        close = [h for h in hits[1:] if h.score >= t.tie * best.score]
+        close = [h for h in hits[1:] if h.score >= t.tie * best.score
+                 and best.confidence < h.confidence + SURER_MARGIN]
         if close and best.signals is not None:
             scope = self.model.confidence(dataclasses.replace(best.signals, rival=NEUTRAL_RIVAL))
             if scope >= t.answer:
@@ -576,3 +587,12 @@ class KnowledgeIndex:
         if best.confidence >= t.answer and not close:
             return "answer"
         return "decline"
+
+
+def _surer_first(hits: tuple[Hit, ...], tie: float) -> tuple[Hit, ...]:
+    """In a near tie of scores between the first two, the clearly more confident one first: the
+    scores are within a few percent, but one of them explains the question and the other does not."""
+    if len(hits) > 1 and hits[1].score >= tie * hits[0].score and (
+            hits[1].confidence >= hits[0].confidence + SURER_MARGIN):
+        return (hits[1], hits[0], *hits[2:])
+    return hits

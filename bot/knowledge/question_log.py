@@ -56,6 +56,16 @@ async def last_declined(db: Database, chat: int, since: float) -> str | None:
     return str(text) if text else None
 
 
+async def last_about(db: Database, chat: int, entry_id: str, since: float) -> str | None:
+    """The chat's latest question, asked at or after `since`, if it was matched to `entry_id`
+    (answered or not); None when the person has asked something else since."""
+    row = await db.fetchone(
+        "SELECT text, entry_id FROM question_log WHERE chat = ? AND asked_at >= ? ORDER BY id DESC LIMIT 1",
+        (chat, since),
+    )
+    return str(row["text"]) if row is not None and row["entry_id"] == entry_id and row["text"] else None
+
+
 async def outcomes_by_locality(db: Database, start: float, end: float,
                                top: int = 3) -> dict[str, dict[str, Any]]:
     """The asking chat's locality code -> {"answered", "choices", "declined": counts, "topics":

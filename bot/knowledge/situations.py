@@ -11,6 +11,10 @@ The index adds these words to the entry as one more field (see `KnowledgeIndex`)
 it and count as explained in its confidence, as its keywords do, but weigh less. Staff extend
 it as data; `content check` names the file and line of each problem.
 
+`also:` names sibling entries that answer other questions about the same situations ("đăng ký
+ở đâu", "được bao nhiêu"): they get the words too, at half weight, so "nhà dột nát, đăng ký xin
+hỗ trợ ra sao" finds the registration entry while "nhà dột nát" alone still finds the first.
+
 `common:` lists narrative words ("tối qua", "mấy tháng nay") that carry no topic: like
 politeness words, they count little when judging how much of a question an entry explains.
 """
@@ -33,6 +37,7 @@ class Lexicon:
     by_entry: dict[str, tuple[str, ...]] = field(default_factory=dict)  # entry id -> situation words
     common: tuple[str, ...] = ()  # narrative words that count little in coverage
     lines: dict[str, int] = field(default_factory=dict)  # entry id -> line of its group, for reports
+    related: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sibling id -> words of `also:` groups
 
 
 def load(root: Path) -> tuple[Lexicon, list[Problem]]:
@@ -56,6 +61,7 @@ def load(root: Path) -> tuple[Lexicon, list[Problem]]:
         common = []
     by_entry: dict[str, list[str]] = {}
     lines: dict[str, int] = {}
+    related: dict[str, list[str]] = {}
     for number, item in enumerate(data.get("situations") or [], start=1):
         line = _situation_line(path, number)
         if not isinstance(item, dict) or not str(item.get("entry") or "").strip():
@@ -68,9 +74,19 @@ def load(root: Path) -> tuple[Lexicon, list[Problem]]:
         if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
             problems.append(Problem(path, line, f"'{entry_id}': words phải là danh sách từ, không có mục trống"))
             continue
+        also = item.get("also") or []
+        if isinstance(also, str):
+            also = [a.strip() for a in also.split(",")]
+        if not isinstance(also, list) or not all(isinstance(a, str) and a.strip() for a in also):
+            problems.append(Problem(path, line, f"'{entry_id}': also phải là danh sách id mục kiến thức"))
+            also = []
         by_entry.setdefault(entry_id, []).extend(w.strip() for w in words)
         lines.setdefault(entry_id, line)
-    lexicon = Lexicon({k: tuple(v) for k, v in by_entry.items()}, tuple(w.strip() for w in common), lines)
+        for sibling in (a.strip() for a in also):
+            related.setdefault(sibling, []).extend(w.strip() for w in words)
+            lines.setdefault(sibling, line)
+    lexicon = Lexicon({k: tuple(v) for k, v in by_entry.items()}, tuple(w.strip() for w in common), lines,
+                      {k: tuple(v) for k, v in related.items()})
     return lexicon, problems
 
 

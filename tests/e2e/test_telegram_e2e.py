@@ -145,6 +145,22 @@ async def test_out_of_scope_question_is_declined_with_contact_and_topics(app: Ap
     assert len(topics) == len(content.topics)
 
 
+async def test_a_complaint_is_sent_as_a_petition_from_the_button_under_its_answer(app: App, fake: FakeTelegram):
+    complaint = "Cống trước nhà tôi tắc mấy tháng rồi, nước thải bốc mùi hôi thối"
+    [answer] = await ask(fake, 509, complaint)
+    assert answer.callback_data[0] == "pet:q:gui-y-kien-kien-nghi", answer.callback_data
+    [kept] = await press(fake, 509, "pet:q:gui-y-kien-kien-nghi")
+    assert "Đã ghi lại nội dung" in kept.text
+    # The place is asked for next, so no "cảm ơn" marker here (it would be read as the place's name).
+    last = max(m.message_id for m in fake.sent_to(509))
+    fake.push_update(fake.callback_update(509, 509, "pet:t:moi-truong", kept.message_id))
+    await fake.wait_for(lambda m: m.chat_id == 509 and m.message_id > last and "xã, phường nào" in m.text, timeout=3)
+    [consent] = await ask(fake, 509, "Phan Rang")
+    assert "Xem lại ý kiến" in consent.text and complaint in consent.text
+    [received] = await press(fake, 509, "pet:ok:")
+    assert "#1" in received.text
+
+
 # ---------------------------------------------------------------------- groups
 
 

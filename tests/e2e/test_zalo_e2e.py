@@ -131,6 +131,21 @@ async def test_numbered_options_and_option_words_walk_the_menu(service: App, zal
     assert entry.text.startswith(first_entry)
 
 
+async def test_a_complaint_becomes_a_petition_by_typing_the_number_of_the_offer(service: App, zalo: FakeZalo,
+                                                                               content: Content):
+    complaint = "Quán karaoke đầu hẻm hát tới khuya, cả xóm không ngủ được"
+    [answer] = await say(service, zalo, "r-noise", complaint)
+    assert "\n1. Gửi nội dung này thành kiến nghị" in answer.text, answer.text[-400:]
+    [kept] = await say(service, zalo, "r-noise", "1")
+    assert "Đã ghi lại nội dung" in kept.text and "2. Môi trường" in kept.text
+    [place] = await say(service, zalo, "r-noise", "2")
+    assert "xã, phường nào" in place.text
+    [consent] = await say(service, zalo, "r-noise", "Phan Rang")
+    assert "Xem lại ý kiến" in consent.text and complaint in consent.text
+    [received] = await say(service, zalo, "r-noise", "1")
+    assert "#1" in received.text
+
+
 async def test_media_gets_one_polite_sentence(service: App, zalo: FakeZalo):
     async with httpx.AsyncClient() as client:
         for update in (zalo.image_update("r4"), zalo.sticker_update("r4"), zalo.unsupported_update("r4")):

@@ -97,3 +97,46 @@ async def test_free_text_where_a_choice_is_expected_is_kept_as_the_petition(tmp_
         assert await core.db.fetchval("SELECT COUNT(*) FROM question_log") == 0  # nothing went to kb gaps
     finally:
         await core.close()
+
+
+NOISE = "Quán nhậu đầu hẻm mở nhạc karaoke tới khuya, cả xóm không ngủ được"
+OFFER = "pet:q:gui-y-kien-kien-nghi"  # the entry naming /gopy in its keywords (content/knowledge/)
+
+
+async def test_a_complaint_is_offered_as_a_petition_with_its_text_kept(tmp_path: Path):
+    """The answer to a complaint (noise, a road, rubbish, an official) offers to send it as a petition;
+    choosing it keeps the message: the resident picks topic and place and confirms. Telegram shows the
+    option as a button, Zalo as a numbered choice: the same option below the channels."""
+    core = await build_core(Settings(database_path=tmp_path / "bot.sqlite3", content_dir=CONTENT))
+
+    async def say(channel: str, text: str = "", option: str | None = None, chat_kind: str = "private"):
+        inbound = Inbound(channel, f"{channel}-1", f"{channel}-1", kind="option" if option else "text", text=text,
+                          option=option, chat_kind=chat_kind)  # type: ignore[arg-type]
+        return await core.dialogue.handle(inbound)
+
+    def shown(replies) -> tuple[str, list[str]]:
+        return "\n".join(r.text for r in replies), [o.data for r in replies for o in r.options]
+
+    try:
+        for number, channel in enumerate(("telegram", "zalo"), start=1):
+            text, options = shown(await say(channel, NOISE))
+            assert options[0] == OFFER, options  # first under the answer
+            text, options = shown(await say(channel, option=OFFER))
+            assert "Đã ghi lại nội dung" in text and "pet:t:moi-truong" in options
+            assert "xã, phường nào" in shown(await say(channel, option="pet:t:moi-truong"))[0]
+            consent = shown(await say(channel, "Phan Rang"))[0]
+            assert "Xem lại ý kiến" in consent and NOISE in consent
+            assert f"#{number}" in shown(await say(channel, option="pet:ok:"))[0]
+        rows = await core.db.fetchall("SELECT channel, text, topic, locality FROM tickets ORDER BY id")
+        assert [tuple(r) for r in rows] == [(c, NOISE, "moi-truong", "phan-rang") for c in ("telegram", "zalo")]
+
+        # Asked something else since: the old button starts /gopy without a text to keep.
+        await say("telegram", NOISE)
+        await say("telegram", "quỹ vì người nghèo là gì")
+        text, options = shown(await say("telegram", option=OFFER))
+        assert "việc gì" in text and "Đã ghi lại" not in text
+        # Not offered in a group (a petition is sent in a private chat), nor under other answers.
+        assert OFFER not in shown(await say("telegram", NOISE, chat_kind="group"))[1]
+        assert not any(o.startswith("pet:q") for o in shown(await say("zalo", "nhà đại đoàn kết là gì"))[1])
+    finally:
+        await core.close()

@@ -52,3 +52,21 @@ def test_meaning_words_are_never_dropped():
     analyzer = Analyzer({})
     folded = [t.folded for t in analyzer.tokens("người không được hỗ trợ")]
     assert folded == ["nguoi", "khong", "duoc", "ho", "tro"]
+
+
+def test_abbreviations_of_several_syllables_match_as_a_sequence_first():
+    analyzer = Analyzer({"tnd tq": "tổ nhân dân tự quản", "tnd": "tổ nhân dân", "tổ tq": "tổ tự quản",
+                         "mttq": "mặt trận tổ quốc"})
+    assert [t.folded for t in analyzer.tokens("TND TQ là gì")] == ["to", "nhan", "dan", "tu", "quan", "la", "gi"]
+    assert [t.folded for t in analyzer.tokens("tnd ở đâu")] == ["to", "nhan", "dan", "o", "dau"]
+    assert [t.folded for t in analyzer.tokens("to tq")] == ["to", "tu", "quan"]  # typed without marks too
+    assert [t.folded for t in analyzer.tokens("tq mttq")] == ["tq", "mat", "tran", "to", "quoc"]  # "tq" alone stays
+    assert all(t.expanded for t in analyzer.tokens("tổ tq"))
+    assert {"tu", "quan"} <= {t.folded for t in analyzer.seen()}  # a phrase's words are in the vocabulary
+
+
+def test_regional_words_expand_only_as_written_with_their_marks():
+    analyzer = Analyzer({}, {"răng": "sao", "mần": "làm", "hổng": "không"})
+    assert [t.folded for t in analyzer.tokens("mần răng hổng được")] == ["lam", "sao", "khong", "duoc"]
+    assert [t.folded for t in analyzer.tokens("rang man hong")] == ["rang", "man", "hong"]  # other words
+    assert [t.folded for t in analyzer.tokens("mặn")] == ["man"]

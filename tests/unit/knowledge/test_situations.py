@@ -58,11 +58,15 @@ def test_situation_lexicon_errors_name_file_and_line(tmp_path: Path):
     shutil.copytree(CONTENT, root)
     (root / "situations.yaml").write_text(
         "situations:\n  - entry: cuu-tro-thien-tai\n    words: [bão lũ]\n  - entry: khong-co-muc\n"
-        "    words: [tốc mái]\n  - entry: nha-ddk-dieu-kien\n    words: []\n", encoding="utf-8")
+        "    words: [tốc mái]\n  - entry: nha-ddk-dieu-kien\n    words: []\n"
+        "  - entry: nha-dai-doan-ket\n    also: [nha-ddk-dang-ky, khong-co-anh-em]\n    words: [nhà dột]\n",
+        encoding="utf-8")
     check = run_cli("content", "check", env={"CONTENT_DIR": str(root)})
     assert check.returncode == 1
     assert f"{root / 'situations.yaml'}:4: không có mục kiến thức" in check.stdout
     assert f"{root / 'situations.yaml'}:6: 'nha-ddk-dieu-kien': words" in check.stdout
+    assert f"{root / 'situations.yaml'}:8: không có mục kiến thức hay chủ đề ngoài phạm vi 'khong-co-anh-em'" \
+        in check.stdout
     refused = run_cli("chat", stdin="xin chào\n", env=db_env(tmp_path, root))
     assert refused.returncode == 1 and "khong-co-muc" in refused.stderr
 
@@ -82,6 +86,23 @@ def test_situation_words_find_the_program_a_resident_does_not_name():
     assert lexicon.search("nha toi tuong dat, mua la mai dot").best.entry.id == "nha"
 
 
+def test_also_lends_the_situations_to_siblings_that_answer_other_questions_about_them():
+    entries = [
+        Entry(id="dieu-kien", title="Ai được hỗ trợ xây nhà Đại đoàn kết?", body="Hộ nghèo có nhà tạm.",
+              questions=("nhà thế nào thì được hỗ trợ xây nhà",)),
+        Entry(id="dang-ky", title="Đăng ký xin hỗ trợ nhà Đại đoàn kết ở đâu?", body="Nộp đơn ở ban công tác.",
+              questions=("nộp đơn xin nhà đại đoàn kết ở đâu", "đăng ký xin xây nhà thế nào")),
+    ]
+    words = ["mối mọt", "mái dột", "vách đất"]
+    alone = KnowledgeIndex(entries, Analyzer(), situations={"dieu-kien": words})
+    shared = KnowledgeIndex(entries, Analyzer(), situations={"dieu-kien": words}, related={"dang-ky": words})
+    situation, registration = "nhà tôi vách đất, mối mọt, mái dột", "nhà tôi vách đất mối mọt mái dột, đăng ký ở đâu"
+    assert shared.search(situation).best.entry.id == "dieu-kien"
+    assert alone.search(registration).best.entry.id == "dieu-kien"  # without `also:` the situation wins
+    answer = shared.search(registration)
+    assert (answer.decision, answer.best.entry.id) == ("answer", "dang-ky")
+
+
 def test_entries_without_example_questions_are_answered_from_title_and_body(content):
     """The shipped knowledge base stripped of example questions and keywords (an imported FAQ of
     titles and bodies) still answers a development set and declines its out-of-scope questions.
@@ -98,3 +119,40 @@ def test_entries_without_example_questions_are_answered_from_title_and_body(cont
     result = evaluate(index, load_eval(ROOT / "bench" / "data" / "qa_dev3.yaml"))
     assert result.accuracy >= 0.65, result.misses
     assert result.decline_rate >= 0.93, result.false_answers
+
+
+# Short abbreviations residents type for a program (content/synonyms.yaml), and the entry each means.
+PROGRAMS = {"ddk": "nha-dai-doan-ket", "nhà đđk": "nha-dai-doan-ket", "vnn": "quy-vi-nguoi-ngheo",
+            "qvnn": "quy-vi-nguoi-ngheo", "bhyt cn": "bhyt-ho-can-ngheo", "mttq": "mttq-la-gi",
+            "bctmt": "ban-cong-tac-mat-tran", "tnd tq": "to-nhan-dan-tu-quan", "pbxh": "phan-bien-xa-hoi",
+            "ttnd": "nguoi-dan-giam-sat", "đnnd là gì": "doi-ngoai-nhan-dan"}
+
+
+def test_program_abbreviations_resolve_to_the_program(index):
+    got = {q: (a.decision, a.best.entry.id if a.best else None) for q, a in
+           ((q, index.search(q)) for q in PROGRAMS)}
+    assert got == {q: ("answer", entry) for q, entry in PROGRAMS.items()}
+
+
+def test_an_abbreviation_given_two_meanings_is_a_warning_with_its_line(tmp_path: Path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    path = root / "synonyms.yaml"
+    text = path.read_text(encoding="utf-8").replace("teencode:\n", "teencode:\n  zz: zô zô\n  ZZ: khác hẳn\n", 1)
+    path.write_text(text, encoding="utf-8")
+    content = load_content(root, strict=False)
+    [warning] = [w for w in content.warnings if w.path == path]
+    line = text.splitlines().index("  ZZ: khác hẳn") + 1
+    assert warning.line == line and "'ZZ' đã có ở dòng" in warning.message
+    assert not content.problems
+
+
+def test_a_regional_key_must_be_one_marked_word(tmp_path: Path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    path = root / "synonyms.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "  rang: sao\n", encoding="utf-8")
+    content = load_content(root, strict=False)
+    [problem] = [p for p in content.problems if p.path == path]
+    assert problem.line == len(path.read_text(encoding="utf-8").splitlines()) and "regional" in problem.message
+    assert load_content(CONTENT).regional["răng"] == "sao"
