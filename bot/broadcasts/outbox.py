@@ -1,6 +1,7 @@
-"""Writes to `outbox` and `broadcasts` rows for those outside bot.broadcasts.store: the delivery
-worker's progress through a broadcast (sent, retried, failed, moved, done), the progress line's
-summary mark, a group's new id, and services that send their own messages.
+"""The one writer of `outbox` and `broadcasts` rows: a staff broadcast drafted, queued, resolved and
+cancelled (for bot.broadcasts.store), the delivery worker's progress through a broadcast (sent,
+retried, failed, moved, done), the progress line's summary mark, a group's new id, a person's
+sends erased, and services that send their own messages.
 
 Ready-made broadcasts (supervision's reminders, escalations, nudges and extension requests) are
 queued and withdrawn inside the caller's write transaction: a broadcast row with the text, its
@@ -172,3 +173,89 @@ class OutboxRows:
 
     async def renamed(self, tx: aiosqlite.Connection, chat: int, new_id: str) -> None:
         await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ? AND status = 'pending'", (new_id, chat))
+
+
+# ---------------------------------------------------------------------- a staff broadcast's life (bot.broadcasts.store)
+
+
+async def insert_draft(tx: aiosqlite.Connection, text: str, title: str | None, audience: str,
+                       locality: str | None, channel: str | None, send_at: float, source: str | None,
+                       created_by: str, now: float) -> int:
+    """A new broadcast, still a draft; its id."""
+    cursor = await tx.execute(
+        "INSERT INTO broadcasts (text, title, audience, locality, channel, send_at, status, source,"
+        " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?)",
+        (text, title, audience, locality, channel, send_at, source, created_by, now))
+    return int(cursor.lastrowid or 0)
+
+
+async def reschedule(tx: aiosqlite.Connection, broadcast: int, send_at: float) -> None:
+    await tx.execute("UPDATE broadcasts SET send_at = ? WHERE id = ?", (send_at, broadcast))
+
+
+async def notify_to(tx: aiosqlite.Connection, broadcast: int, channel: str, chat_id: str) -> None:
+    """Where the progress line goes (see bot.broadcasts.progress)."""
+    await tx.execute("UPDATE broadcasts SET notify_channel = ?, notify_chat_id = ? WHERE id = ?",
+                     (channel, chat_id, broadcast))
+
+
+async def mark_queued(tx: aiosqlite.Connection, broadcast: int, now: float) -> bool:
+    """A draft confirmed; False when it was not a draft any more (a second tap)."""
+    cursor = await tx.execute(
+        "UPDATE broadcasts SET status = 'queued', confirmed_at = ? WHERE id = ? AND status = 'draft'",
+        (now, broadcast))
+    return cursor.rowcount == 1
+
+
+async def estimate(tx: aiosqlite.Connection, broadcast: int, total: int) -> None:
+    """A scheduled broadcast's recipient count today, for its preview; the rows come when it is due."""
+    await tx.execute("UPDATE broadcasts SET total = ? WHERE id = ?", (total, broadcast))
+
+
+async def resolve(tx: aiosqlite.Connection, broadcast: int, where: str, params: Sequence[object],
+                  send_at: float, now: float) -> int:
+    """One outbox row per chat matching `where` (a condition on `chats`, built by
+    bot.broadcasts.store), and the broadcast marked resolved with that total."""
+    cursor = await tx.execute(
+        "INSERT INTO outbox (broadcast, chat, channel, chat_id, kind, locality, next_attempt_at)"
+        f" SELECT ?, id, channel, chat_id, kind, locality, ? FROM chats WHERE {where}"
+        " ORDER BY id ON CONFLICT (broadcast, chat) DO NOTHING",
+        (broadcast, send_at, *params))
+    total = max(cursor.rowcount, 0)
+    await tx.execute("UPDATE broadcasts SET total = ?, resolved_at = ? WHERE id = ?", (total, now, broadcast))
+    return total
+
+
+async def set_notify_message(db: Database, broadcast: int, message_id: str) -> None:
+    """The confirmation message, to be edited into the progress line."""
+    await db.write("UPDATE broadcasts SET notify_message_id = ? WHERE id = ?", (message_id, broadcast))
+
+
+async def discard_draft(tx: aiosqlite.Connection, broadcast: int, now: float) -> bool:
+    cursor = await tx.execute(
+        "UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'draft'",
+        (now, broadcast))
+    return cursor.rowcount == 1
+
+
+async def cancel(tx: aiosqlite.Connection, broadcast: int, now: float) -> int | None:
+    """Stop a broadcast not finished yet: its pending rows fail as "cancelled"; how many were
+    dropped, None if it could not be cancelled."""
+    cursor = await tx.execute(
+        "UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id = ?"
+        " AND status IN ('draft', 'queued', 'sending')", (now, broadcast))
+    if cursor.rowcount != 1:
+        return None
+    cursor = await tx.execute(
+        "UPDATE outbox SET status = 'failed', reason = 'cancelled' WHERE broadcast = ? AND status = 'pending'",
+        (broadcast,))
+    return max(cursor.rowcount, 0)
+
+
+async def erase_sends(tx: aiosqlite.Connection, chat: int, tombstone: str) -> int:
+    """Inside the caller's transaction (/xoadulieu): drop pending sends to the chat and point sent
+    ones at its tombstone id; the number dropped."""
+    cursor = await tx.execute("DELETE FROM outbox WHERE chat = ? AND status = 'pending'", (chat,))
+    dropped = max(cursor.rowcount, 0)
+    await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ?", (tombstone, chat))
+    return dropped

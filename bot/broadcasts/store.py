@@ -8,7 +8,8 @@ due (`resolve_due`, called by the delivery worker), in one transaction guarded b
 so people who subscribe meanwhile get it too and resolving twice writes nothing more.
 Recipients are the active chats that consented (groups by registering, residents through
 /diaban), of the chosen kind, in the chosen locality's whole subtree, on the chosen channel.
-The delivery worker (bot/delivery.py) sends from the outbox.
+Every write to `broadcasts` and `outbox` rows goes through bot.broadcasts.outbox, their one writer;
+the delivery worker (bot.delivery.worker) sends from the outbox.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import aiosqlite
 import yaml
 
 from bot.audiences.localities import Localities
+from bot.broadcasts import outbox
 from bot.kernel.content import Problem
 from bot.store.db import Database
 
@@ -164,12 +166,8 @@ class Broadcasts:
         now = self.clock()
         when = now if send_at is None else send_at
         async with self.db.transaction() as tx:
-            cursor = await tx.execute(
-                "INSERT INTO broadcasts (text, title, audience, locality, channel, send_at, status, source,"
-                " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?)",
-                (text, title, target.audience, target.locality, target.channel, when, source, created_by, now),
-            )
-            broadcast = int(cursor.lastrowid or 0)
+            broadcast = await outbox.insert_draft(tx, text, title, target.audience, target.locality,
+                                                  target.channel, when, source, created_by, now)
             total = await self._queue(tx, broadcast, target, when, now) if confirm else 0
         log.info("broadcast %d %s by %s: %s, %d recipients, send at %.0f", broadcast,
                  "queued" if confirm else "drafted", created_by, target, total, when)
@@ -193,41 +191,28 @@ class Broadcasts:
                 return None
             when = max(row["send_at"], 0) if send_at is None else send_at
             if send_at is not None:
-                await tx.execute("UPDATE broadcasts SET send_at = ? WHERE id = ?", (send_at, broadcast))
+                await outbox.reschedule(tx, broadcast, send_at)
             if notify is not None:
-                await tx.execute("UPDATE broadcasts SET notify_channel = ?, notify_chat_id = ? WHERE id = ?",
-                                 (*notify, broadcast))
+                await outbox.notify_to(tx, broadcast, *notify)
             target = Target(row["audience"], row["locality"], row["channel"])
             total = await self._queue(tx, broadcast, target, when, self.clock())
         log.info("broadcast %d confirmed: %d recipients", broadcast, total)
         return total
 
     async def _queue(self, tx: Any, broadcast: int, target: Target, send_at: float, now: float) -> int:
-        cursor = await tx.execute(
-            "UPDATE broadcasts SET status = 'queued', confirmed_at = ? WHERE id = ? AND status = 'draft'",
-            (now, broadcast),
-        )
-        if cursor.rowcount != 1:
+        if not await outbox.mark_queued(tx, broadcast, now):
             return 0
         where, params = self._where(target)
         if send_at > now:  # scheduled: today's count for the preview; the rows when it is due
             cursor = await tx.execute(f"SELECT COUNT(*) FROM chats WHERE {where}", params)
             estimate = int((await cursor.fetchone())[0])
-            await tx.execute("UPDATE broadcasts SET total = ? WHERE id = ?", (estimate, broadcast))
+            await outbox.estimate(tx, broadcast, estimate)
             return estimate
         return await self._write_outbox(tx, broadcast, target, send_at, now)
 
     async def _write_outbox(self, tx: Any, broadcast: int, target: Target, send_at: float, now: float) -> int:
         where, params = self._where(target)
-        cursor = await tx.execute(
-            "INSERT INTO outbox (broadcast, chat, channel, chat_id, kind, locality, next_attempt_at)"
-            f" SELECT ?, id, channel, chat_id, kind, locality, ? FROM chats WHERE {where}"
-            " ORDER BY id ON CONFLICT (broadcast, chat) DO NOTHING",
-            (broadcast, send_at, *params),
-        )
-        total = max(cursor.rowcount, 0)
-        await tx.execute("UPDATE broadcasts SET total = ?, resolved_at = ? WHERE id = ?", (total, now, broadcast))
-        return total
+        return await outbox.resolve(tx, broadcast, where, params, send_at, now)
 
     async def resolve_due(self, now: float | None = None) -> float | None:
         """Write the outbox of every scheduled broadcast that is due (its audience as it is now);
@@ -256,16 +241,12 @@ class Broadcasts:
 
     async def set_notify_message(self, broadcast: int, message_id: str) -> None:
         """The confirmation message, to be edited into the progress line."""
-        await self.db.write("UPDATE broadcasts SET notify_message_id = ? WHERE id = ?", (message_id, broadcast))
+        await outbox.set_notify_message(self.db, broadcast, message_id)
 
     async def discard_draft(self, broadcast: int) -> bool:
         """Drop a draft that was never confirmed; a queued or running broadcast is left alone."""
         async with self.db.transaction() as tx:
-            cursor = await tx.execute(
-                "UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'draft'",
-                (self.clock(), broadcast),
-            )
-            return cursor.rowcount == 1
+            return await outbox.discard_draft(tx, broadcast, self.clock())
 
     async def status(self, broadcast: int) -> str | None:
         return await self.db.fetchval("SELECT status FROM broadcasts WHERE id = ?", (broadcast,))
@@ -274,17 +255,9 @@ class Broadcasts:
         """Stop a broadcast: its pending rows fail as "cancelled". None if it could not be cancelled."""
         now = self.clock()
         async with self.db.transaction() as tx:
-            cursor = await tx.execute(
-                "UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id = ?"
-                " AND status IN ('draft', 'queued', 'sending')", (now, broadcast),
-            )
-            if cursor.rowcount != 1:
+            dropped = await outbox.cancel(tx, broadcast, now)
+            if dropped is None:
                 return None
-            cursor = await tx.execute(
-                "UPDATE outbox SET status = 'failed', reason = 'cancelled' WHERE broadcast = ? AND status = 'pending'",
-                (broadcast,),
-            )
-            dropped = max(cursor.rowcount, 0)
             cursor = await tx.execute("SELECT total, resolved_at FROM broadcasts WHERE id = ?", (broadcast,))
             row = await cursor.fetchone()
             if row["resolved_at"] is None:  # scheduled, recipients not chosen yet: that many fewer sends
@@ -559,9 +532,7 @@ async def received_count(db: Database, chat: int) -> int:
 async def erase_person(tx: aiosqlite.Connection, chat: int, channel: str, user_id: str, tombstone: str) -> int:
     """Inside the caller's transaction (/xoadulieu): drop pending sends to the person, point sent ones
     at the chat's tombstone id, and blank their acknowledgements; the number of sends dropped."""
-    cursor = await tx.execute("DELETE FROM outbox WHERE chat = ? AND status = 'pending'", (chat,))
-    dropped = max(cursor.rowcount, 0)
-    await tx.execute("UPDATE outbox SET chat_id = ? WHERE chat = ?", (tombstone, chat))
+    dropped = await outbox.erase_sends(tx, chat, tombstone)
     await tx.execute(
         "UPDATE acknowledgements SET user_id = '', display_name = NULL WHERE user_id = ?"
         " AND chat IN (SELECT id FROM chats WHERE channel = ?)", (user_id, channel),

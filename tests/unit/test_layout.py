@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -122,3 +123,29 @@ def test_the_core_never_imports_a_platform_library():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
             offenders += [f"{module}: {n}" for n in names if n.split(".")[0] in platform]
     assert offenders == []
+
+
+_WRITE = re.compile(r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+([a-z_]+)\b")
+
+
+def table_writers() -> dict[str, set[str]]:
+    """Table → the modules whose SQL writes it (INSERT / UPDATE / DELETE / REPLACE in a string)."""
+    writers: dict[str, set[str]] = {}
+    for path, module in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for table in _WRITE.findall(node.value):
+                    writers.setdefault(table, set()).add(module)
+    return writers
+
+
+def test_table_writers_are_found():
+    writers = table_writers()
+    assert writers["tickets"] == {"bot.handoff.tickets"}
+    assert "bot.delivery.replies" in writers["replies"]
+
+
+def test_each_table_has_one_writer():
+    """Each table's rows are written by its owner module alone; others call it."""
+    shared = {t: sorted(m) for t, m in table_writers().items() if len(m) > 1}
+    assert shared == {}
