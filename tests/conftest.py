@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,22 @@ def content() -> Content:
 @pytest.fixture(scope="session")
 def index(content: Content) -> KnowledgeIndex:
     return build_index(content)
+
+
+@pytest.fixture(scope="session")
+def calendar_quiet_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped content with supervision's calendar nudges off (requirements.yaml
+    `nudge_weeks_left: []`), for end-to-end tests on the real clock that count the messages a
+    group gets: the nudges come 6 and 2 weeks before a quarter ends, so they would come on some
+    days of the year and not on others."""
+    root = tmp_path_factory.mktemp("content") / "content"
+    shutil.copytree(CONTENT, root)
+    requirements = root / "supervision" / "requirements.yaml"
+    text, count = re.subn(r"^(\s*)nudge_weeks_left:.*$", r"\1nudge_weeks_left: []",
+                          requirements.read_text("utf-8"), flags=re.M)
+    assert count == 1, "requirements.yaml has no nudge_weeks_left line any more"
+    requirements.write_text(text, "utf-8")
+    return root
 
 
 @pytest.fixture

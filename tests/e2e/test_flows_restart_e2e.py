@@ -41,8 +41,8 @@ ADMIN = 1001
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
-    return Settings(database_path=tmp_path / "data" / "bot.sqlite3", content_dir=CONTENT,
+def settings(tmp_path: Path, fake: FakeTelegram, calendar_quiet_content: Path) -> Settings:
+    return Settings(database_path=tmp_path / "data" / "bot.sqlite3", content_dir=calendar_quiet_content,
                     telegram_bot_token=TOKEN, telegram_api_url=fake.url,
                     telegram_staff_ids=frozenset({str(STAFF)}), telegram_staff_chat_id=str(STAFF_CHAT))
 

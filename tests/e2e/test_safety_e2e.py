@@ -42,8 +42,8 @@ async def started(settings: Settings) -> App:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, fake: FakeTelegram):
-    app = await started(Settings(database_path=tmp_path / "data" / "bot.sqlite3", content_dir=CONTENT,
+async def app(tmp_path: Path, fake: FakeTelegram, calendar_quiet_content: Path):
+    app = await started(Settings(database_path=tmp_path / "data" / "bot.sqlite3", content_dir=calendar_quiet_content,
                                  telegram_bot_token=TOKEN, telegram_api_url=fake.url))
     try:
         yield app
