@@ -19,9 +19,9 @@ from bot.audiences.registration import GroupRecord, register_groups
 from bot.broadcasts.store import Target
 from bot.kernel.config import Settings
 from tests.conftest import CONTENT, ROOT, run_cli
-from tests.e2e.test_broadcast_e2e import until
 from tests.e2e.test_telegram_e2e import BOT, TOKEN
 from tests.fakes.telegram import FakeTelegram
+from tests.polling import until
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from bot.kernel.config import Settings
 from tests.conftest import CONTENT, run_cli
 from tests.e2e.test_telegram_e2e import BOT, TOKEN, exchange
 from tests.fakes.telegram import FakeTelegram, SentMessage
+from tests.polling import until
 from tests.unit.broadcasts.test_broadcasts import add_chat
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -65,19 +66,6 @@ async def running(settings_for):
     yield start
     for app in apps:
         await app.stop()
-
-
-async def until(check: Callable[[], object], timeout: float = 10, what: str = "condition"):  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def copies(fake: FakeTelegram, marker: str) -> Counter:

@@ -13,7 +13,6 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from bot.broadcasts.store import Broadcasts, Target
 from bot.store.db import open_database
 from tests.conftest import CONTENT, ROOT
 from tests.fakes.telegram import FakeTelegram
+from tests.polling import until
 from tests.unit.broadcasts.test_broadcasts import add_chat
 
 TOKEN = "515151:CrashTest_secret-Value"
@@ -30,10 +30,11 @@ RATE = 40  # per second: 200 recipients take about 5 s
 MARKER = "Thông báo thử khởi động lại."
 
 
-async def spawn(tmp_path: Path, fake: FakeTelegram, log: Path) -> asyncio.subprocess.Process:
+async def spawn(tmp_path: Path, fake: FakeTelegram, log: Path,
+                content: Path = CONTENT) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_", "DATABASE_URL",
                                                                      "CONTENT_DIR", "WEBHOOK_", "HTTP_"))}
-    env.update(PYTHONPATH=str(ROOT), DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", CONTENT_DIR=str(CONTENT),
+    env.update(PYTHONPATH=str(ROOT), DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", CONTENT_DIR=str(content),
                TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake.url, TELEGRAM_RATE_PER_SECOND=str(RATE),
                LOG_LEVEL="INFO")
     with log.open("ab") as out:
@@ -48,21 +49,6 @@ def copies(fake: FakeTelegram) -> Counter:
 def outbox(path: Path) -> dict[str, str]:
     with sqlite3.connect(path) as con:
         return dict(con.execute("SELECT chat_id, status FROM outbox").fetchall())
-
-
-async def wait(check, timeout: float, what: str) -> None:  # noqa: ASYNC109
-    """Poll `check` (sync, or returning an awaitable) gently: the fake server shares this event
-    loop, and a busy loop would bunch its arrival times into false rate-limit breaches."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def all_sent(path: Path):
@@ -83,7 +69,7 @@ async def test_sigkill_mid_broadcast_then_restart_loses_nothing_repeats_only_in_
     async with FakeTelegram(token=TOKEN, limits=(RATE, 20, 1)) as fake:
         first = await spawn(tmp_path, fake, log)
         try:
-            await wait(lambda: len(copies(fake)) >= 60, 30, "the broadcast to be well under way")
+            await until(lambda: len(copies(fake)) >= 60, 30, "the broadcast to be well under way")
         finally:
             first.send_signal(signal.SIGKILL)
             await first.wait()
@@ -98,7 +84,7 @@ async def test_sigkill_mid_broadcast_then_restart_loses_nothing_repeats_only_in_
 
         second = await spawn(tmp_path, fake, log)
         try:
-            await wait(lambda: all_sent(path), 30, "the restarted service to finish")
+            await until(lambda: all_sent(path), 30, "the restarted service to finish")
         finally:
             second.send_signal(signal.SIGTERM)
             await asyncio.wait_for(second.wait(), 15)

@@ -26,11 +26,11 @@ from bot.audiences.registration import GroupRecord, register_groups
 from bot.kernel.config import Settings
 from bot.supervision.plans_io import build
 from tests.conftest import CONTENT, ROOT
-from tests.e2e.test_crash import wait
 from tests.e2e.test_handoff_e2e import STAFF_CHAT, fake, step
 from tests.e2e.test_supervision_e2e import _iso, _local
 from tests.e2e.test_telegram_e2e import TOKEN, ask
 from tests.fakes.telegram import FakeTelegram, SentMessage
+from tests.polling import until
 
 __all__ = ["fake"]  # the fixture: a fake Bot API with the staff chat
 
@@ -225,7 +225,7 @@ async def test_the_rate_limit_window_survives_a_restart(fake: FakeTelegram, sett
         app = await service.restart()
         before = len(fake.sent_to(flooder))
         fake.push_update(fake.text_update(flooder, "cảm ơn"))
-        await wait(lambda: app.core.handoff.limiter.dropped >= 1, 5, "the message to be dropped")
+        await until(lambda: app.core.handoff.limiter.dropped >= 1, 5, "the message to be dropped")
         assert app.core.handoff.limiter.dropped == 1  # still over the limit after the restart
         assert len(fake.sent_to(flooder)) == before  # and no second notice
         assert await ask(fake, 6398, "xin chào")  # someone else is answered
@@ -267,11 +267,11 @@ async def test_sigkill_mid_gopy_then_restart_continues(tmp_path: Path, fake: Fak
         assert expect in reply.text, reply.text
         # PTB confirms an update with its next getUpdates: wait for that, so that the kill does not
         # make the fake hand the same update out again (that would be another issue's test)
-        await wait(lambda: any(int(c.params.get("offset") or 0) > update_id for c in fake.calls_to("getUpdates")),
+        await until(lambda: any(int(c.params.get("offset") or 0) > update_id for c in fake.calls_to("getUpdates")),
                    10, "the update to be confirmed")
         # and for a reply that waited its turn (1 a second a chat) to be marked sent: a kill before
         # that is a send in flight, which the restart repeats (at least once, never lost)
-        await wait(lambda: owed(tmp_path) == 0, 10, "owed replies to be marked sent")
+        await until(lambda: owed(tmp_path) == 0, 10, "owed replies to be marked sent")
         return reply
 
     first = await spawn(tmp_path, fake, log)

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import CONTENT, ROOT, run_cli
 from tests.fakes.telegram import FakeTelegram
+from tests.polling import until
 
 TOKEN = "616161:MetricsTest_secret-Value"
 GROUP = -100777
@@ -45,14 +46,6 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
 
 def value(found: dict, name: str, **labels: str) -> float:
     return found[(name, frozenset(labels.items()))]
-
-
-async def until(check, timeout: float, what: str) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_metrics_after_a_real_exchange_count_answers_429s_and_latency(tmp_path: Path):

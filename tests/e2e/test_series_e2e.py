@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from bot.audiences.registration import GroupRecord, register_groups
 from bot.store.db import open_database
 from tests.conftest import CONTENT, run_cli
-from tests.e2e.test_broadcast_e2e import until
-from tests.e2e.test_crash import TOKEN, spawn, wait
+from tests.e2e.test_crash import TOKEN, spawn
 from tests.fakes.telegram import FakeTelegram
+from tests.polling import until
 from tests.unit.broadcasts.test_broadcasts import add_chat
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -68,7 +68,7 @@ async def test_a_series_reaches_every_group_once_a_run_across_sigkill_and_stops_
     async with FakeTelegram(token=TOKEN, limits=(40, 20, 1)) as fake:
         first = await spawn(tmp_path, fake, log)
         try:
-            await wait(lambda: len(firings(path)) >= 2 and all_sent(path), 30, "two firings delivered")
+            await until(lambda: len(firings(path)) >= 2 and all_sent(path), 30, "two firings delivered")
         finally:
             first.send_signal(signal.SIGKILL)
             await first.wait()
@@ -76,12 +76,12 @@ async def test_a_series_reaches_every_group_once_a_run_across_sigkill_and_stops_
         await asyncio.sleep(2.5 * EVERY)  # at least two runs pass while the service is down
         second = await spawn(tmp_path, fake, log)
         try:
-            await wait(lambda: len(firings(path)) >= before + 2 and all_sent(path), 30, "the make-up and a run")
+            await until(lambda: len(firings(path)) >= before + 2 and all_sent(path), 30, "the make-up and a run")
             cancelled = await asyncio.to_thread(run_cli, "broadcast", "cancel", "S1", env=cli_env(path))
             assert cancelled.returncode == 0, cancelled.stderr
             at_cancel = len(firings(path))
             await asyncio.sleep(2.5 * EVERY)
-            await wait(lambda: all_sent(path), 10, "the last firing delivered")
+            await until(lambda: all_sent(path), 10, "the last firing delivered")
             after = firings(path)
         finally:
             second.send_signal(signal.SIGTERM)
@@ -99,7 +99,7 @@ async def test_a_series_reaches_every_group_once_a_run_across_sigkill_and_stops_
     assert got == {chat_id: len(after) for chat_id in GROUPS}, "a group missed a run or got one twice"
 
 
-async def test_quarterly_summary_gives_each_locality_its_own(tmp_path: Path):
+async def test_quarterly_summary_gives_each_locality_its_own(tmp_path: Path, calendar_quiet_content: Path):
     path = tmp_path / "bot.sqlite3"
     db = await open_database(path)
     await register_groups(db, [GroupRecord("telegram", chat, place, f"Tổ {chat}") for chat, place in GROUPS.items()])
@@ -112,10 +112,11 @@ async def test_quarterly_summary_gives_each_locality_its_own(tmp_path: Path):
     await db.close()
     log = tmp_path / "service.log"
     async with FakeTelegram(token=TOKEN, limits=(40, 20, 1)) as fake:
-        service = await spawn(tmp_path, fake, log)
+        service = await spawn(tmp_path, fake, log, content=calendar_quiet_content)
         try:
             sent = await asyncio.to_thread(run_cli, "summary", "quarter", "--send", "--yes",
-                                           env=cli_env(path, TELEGRAM_STAFF_CHAT_ID="-4000"))
+                                           env={**cli_env(path, TELEGRAM_STAFF_CHAT_ID="-4000"),
+                                                "CONTENT_DIR": str(calendar_quiet_content)})
             assert sent.returncode == 0, sent.stderr
             await until(lambda: {str(m.chat_id) for m in fake.sent} >= {*GROUPS, "-4000"}, 20, "every summary")
         finally:
@@ -234,7 +235,7 @@ async def test_sigkill_inside_the_firing_transaction_never_doubles_nor_loses_a_r
             inside += len(after) == at_kill  # the firing being written is not there: killed inside it
         service = await spawn(tmp_path, fake, log)
         try:
-            await wait(lambda: committed_firings(path) >= len(after) + 2, 60, "the make-up and a run")
+            await until(lambda: committed_firings(path) >= len(after) + 2, 60, "the make-up and a run")
         finally:
             service.send_signal(signal.SIGTERM)
             await asyncio.wait_for(service.wait(), 30)
