@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -44,6 +45,15 @@ def calendar_quiet_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert count == 1, "requirements.yaml has no nudge_weeks_left line any more"
     requirements.write_text(text, "utf-8")
     return root
+
+
+def log_everything(caplog: pytest.LogCaptureFixture, *loggers: str) -> None:
+    """Capture every log line at DEBUG, of the root and of `loggers` (the HTTP clients log request
+    URLs there: where a token would leak), aiosqlite's statement chatter left at INFO."""
+    caplog.set_level(logging.DEBUG)
+    for name in loggers:
+        caplog.set_level(logging.DEBUG, logger=name)
+    caplog.set_level(logging.INFO, logger="aiosqlite")
 
 
 @pytest.fixture

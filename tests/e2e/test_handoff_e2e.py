@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.service import App, build_app
+from bot.app.service import App
 from bot.broadcasts.store import Target
 from bot.kernel.config import Settings
-from tests.conftest import CONTENT
-from tests.e2e.test_telegram_e2e import BOT, TOKEN, UNACCENTED, ask, exchange, press
+from tests.e2e.test_telegram_e2e import BOT, TOKEN, UNACCENTED, ask, exchange, press, running, telegram_settings
 from tests.fakes.telegram import FakeTelegram, SentMessage
 
 STAFF_CHAT = -1009990001
@@ -36,23 +35,15 @@ async def fake():
 
 @pytest.fixture
 def e2e_settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
-    return Settings(
-        database_path=tmp_path / "data" / "bot.sqlite3", content_dir=CONTENT,
-        telegram_bot_token=TOKEN, telegram_api_url=fake.url,
-        telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
-        telegram_staff_ids=frozenset({str(STAFF)}), telegram_staff_chat_id=str(STAFF_CHAT),
-    )
+    return telegram_settings(tmp_path, fake, telegram_staff_ids=frozenset({str(STAFF)}),
+                             telegram_staff_chat_id=str(STAFF_CHAT))
 
 
 @pytest.fixture
 async def app(e2e_settings: Settings, fake: FakeTelegram, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="bot")
-    app = await build_app(e2e_settings)
-    await app.start()
-    try:
+    async with running(e2e_settings) as app:
         yield app
-    finally:
-        await app.stop()
 
 
 def db_rows(settings: Settings, sql: str, params: tuple = ()) -> list[sqlite3.Row]:

@@ -12,9 +12,11 @@ to the earlier update has been sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import html
-import logging
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ import pytest
 from bot.app.service import App, build_app
 from bot.kernel.config import Settings
 from bot.kernel.content import Content
-from tests.conftest import CONTENT
+from tests.conftest import CONTENT, log_everything
 from tests.fakes.telegram import FakeTelegram, SentMessage
 
 TOKEN = "424242:AAE2e-Secret_Token_value"
@@ -40,27 +42,37 @@ async def fake():
         yield fake
 
 
-@pytest.fixture
-def e2e_settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
-    return Settings(
-        database_path=tmp_path / "data" / "bot.sqlite3", content_dir=CONTENT,
-        telegram_bot_token=TOKEN, telegram_api_url=fake.url,
-        telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
-    )
-
-
-@pytest.fixture
-async def app(e2e_settings: Settings, fake: FakeTelegram, caplog: pytest.LogCaptureFixture):
-    # Every log line of the run, start-up included, at DEBUG (httpx logs request URLs at INFO).
-    caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "telegram", "bot"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    app = await build_app(e2e_settings)
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[App]:
+    """The whole service on `settings`, started, and stopped afterwards."""
+    app = await build_app(settings)
     await app.start()
     try:
         yield app
     finally:
         await app.stop()
+
+
+def telegram_settings(tmp_path: Path, fake: FakeTelegram, **changes: object) -> Settings:
+    """The service on `fake`, a fresh database under tmp_path, the shipped content; `changes` on top."""
+    return dataclasses.replace(Settings(
+        database_path=tmp_path / "data" / "bot.sqlite3", content_dir=CONTENT,
+        telegram_bot_token=TOKEN, telegram_api_url=fake.url,
+        telegram_chat_rate_per_second=50,  # per-chat pacing: test_replies_e2e.py
+    ), **changes)
+
+
+@pytest.fixture
+def e2e_settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
+    return telegram_settings(tmp_path, fake)
+
+
+@pytest.fixture
+async def app(e2e_settings: Settings, fake: FakeTelegram, caplog: pytest.LogCaptureFixture):
+    # Every log line of the run, start-up included, at DEBUG (httpx logs request URLs at INFO).
+    log_everything(caplog, "httpx", "httpcore", "telegram", "bot")
+    async with running(e2e_settings) as app:
+        yield app
 
 
 def quy_title(content: Content) -> str:

@@ -9,7 +9,6 @@ from what the fake recorded. `channel.drain()` waits until every accepted update
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from bot.audiences.registration import GroupRecord, register_groups
 from bot.broadcasts.store import Target
 from bot.kernel.config import Settings
 from bot.kernel.content import Content
-from tests.conftest import CONTENT
+from tests.conftest import CONTENT, log_everything
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zalo import FakeZalo, SentMessage
 
@@ -58,10 +57,7 @@ async def start_service(settings: Settings, zalo: FakeZalo, *, supervision: bool
 
 @pytest.fixture
 async def service(tmp_path: Path, zalo: FakeZalo, caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "aiohttp", "bot"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    caplog.set_level(logging.INFO, logger="aiosqlite")
+    log_everything(caplog, "httpx", "httpcore", "aiohttp", "bot")
     app = await start_service(zalo_settings(tmp_path, zalo), zalo)
     try:
         yield app

@@ -9,7 +9,6 @@ right after a token refresh.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -27,7 +26,7 @@ from bot.app.web import WebServer
 from bot.broadcasts.store import Target
 from bot.kernel.config import Settings
 from bot.kernel.content import Content
-from tests.conftest import CONTENT, ROOT
+from tests.conftest import CONTENT, ROOT, log_everything
 from tests.fakes.zalo_oa import FakeZaloOA
 from tests.polling import until
 
@@ -57,10 +56,7 @@ def oa_settings(tmp_path: Path, fake: FakeZaloOA, seed: str, **more) -> Settings
 
 @pytest.fixture
 async def service(tmp_path: Path, fake: FakeZaloOA, caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.DEBUG)
-    for name in ("aiohttp", "bot", "httpx", "httpcore"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    caplog.set_level(logging.INFO, logger="aiosqlite")
+    log_everything(caplog, "aiohttp", "bot", "httpx", "httpcore")
     app = await build_app(oa_settings(tmp_path, fake, fake.issue_refresh_token()))
     app.services.remove(app.core.supervision)
     app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0, quota=app.quota)

@@ -4,8 +4,19 @@ fake names) on a free loopback port (`url` says which), `async with` to start an
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
+
+
+@dataclass
+class Call:
+    """One request a fake received (after its parameters were decoded)."""
+
+    method: str
+    params: dict[str, Any]
+    time: float
 
 
 class LoopbackServer:

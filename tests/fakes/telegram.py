@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.server import LoopbackServer
+from tests.fakes.server import Call, LoopbackServer
 
 FaultKind = Literal["retry_after", "blocked", "kicked", "migrated", "chat_not_found", "bad_gateway"]
 
@@ -65,15 +65,6 @@ class ApiError(Exception):
     def __init__(self, code: int, description: str, parameters: dict | None = None):
         super().__init__(description)
         self.code, self.description, self.parameters = code, description, parameters
-
-
-@dataclass
-class Call:
-    """One request the fake received (after its parameters were decoded)."""
-
-    method: str
-    params: dict[str, Any]
-    time: float
 
 
 @dataclass

@@ -24,12 +24,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.server import LoopbackServer
+from tests.fakes.server import Call, LoopbackServer
 
 MAX_TEXT = 2000
 
@@ -38,13 +37,6 @@ class ApiError(Exception):
     def __init__(self, code: int, description: str):
         super().__init__(description)
         self.code, self.description = code, description
-
-
-@dataclass
-class Call:
-    method: str
-    params: dict[str, Any]
-    time: float
 
 
 @dataclass

@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app.wiring import Core, build_core
+from bot.app.wiring import Core
 from bot.audiences.localities import load_localities
 from bot.audiences.registration import GroupRecord, register_groups
 from bot.channels.base import Inbound, Reply
-from bot.kernel.config import Settings
 from bot.kernel.messages import Messages
 from bot.store.db import Database, open_database
 from bot.supervision.model import SupervisionError, match_done
@@ -592,17 +591,6 @@ def test_done_phrases():
 
 
 # ---------------------------------------------------------------------- the dialogue
-
-
-@pytest.fixture
-async def core(settings: Settings, clock: Clock):
-    core = await build_core(dataclasses.replace(settings, telegram_staff_ids=frozenset({STAFF}),
-                                                telegram_staff_chat_id=STAFF_CHAT))
-    assert core.supervision is not None
-    core.supervision.clock = clock
-    await register_groups(core.db, [GroupRecord("telegram", GROUP, "phan-rang", "Tổ dân phố 3")])
-    yield core
-    await core.close()
 
 
 def in_group(text: str = "", *, admin: bool = True, user: str = "11", option: str | None = None,

@@ -3,16 +3,13 @@ the chat: the whole dialogue, a real SQLite file, a fake clock."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import pytest
 
-from bot.app.wiring import Core, build_core
-from bot.audiences.registration import GroupRecord, register_groups
+from bot.app.wiring import Core
 from bot.channels.base import Inbound, Reply
-from bot.kernel.config import Settings
-from tests.unit.supervision.test_supervision import GROUP, STAFF, STAFF_CHAT, Clock, at, local, plan
+from tests.unit.supervision.test_supervision import STAFF, STAFF_CHAT, Clock, at, local, plan
 
 STRANGER = "501"
 
@@ -20,17 +17,6 @@ STRANGER = "501"
 @pytest.fixture
 def clock() -> Clock:
     return Clock("2026-11-27 10:00")
-
-
-@pytest.fixture
-async def core(settings: Settings, clock: Clock):
-    core = await build_core(dataclasses.replace(settings, telegram_staff_ids=frozenset({STAFF}),
-                                                telegram_staff_chat_id=STAFF_CHAT))
-    assert core.supervision is not None
-    core.supervision.clock = clock
-    await register_groups(core.db, [GroupRecord("telegram", GROUP, "phan-rang", "Tổ dân phố 3")])
-    yield core
-    await core.close()
 
 
 def private(text: str = "", *, user: str = STAFF, option: str | None = None) -> Inbound:
