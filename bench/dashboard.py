@@ -32,6 +32,7 @@ from bot.app.web import WebServer  # noqa: E402
 from bot.app.wiring import build_core  # noqa: E402
 from bot.dashboard.http.app import DashboardWeb  # noqa: E402
 from bot.kernel.config import Settings  # noqa: E402
+from bot.kernel.heap import freeze_long_lived  # noqa: E402
 
 LIMIT_MS = 200.0
 LOCALITIES = ["phan-rang", "ninh-hai", "dong-hai", "thuan-nam", "nha-trang"]
@@ -100,6 +101,7 @@ async def main(rounds: int, entries: int) -> int:
         await fill(core.db, time.time())
         print(f"filled in {time.perf_counter() - started:.1f} s: 100,000 outbox rows, 10,000 tickets, "
               "20,000 questions")
+        freeze_long_lived(collect=True)  # as App.start does once the service is up (bot/kernel/heap.py)
         server = WebServer(core.channels, core.db, mounts=[DashboardWeb(core.dashboard)])
         client = TestClient(TestServer(server.application()))
         await client.start_server()

@@ -17,6 +17,7 @@ from bot.channels.registry import Channels
 from bot.dashboard.http.app import DashboardWeb
 from bot.delivery.worker import DeliveryWorker
 from bot.kernel.config import Settings
+from bot.kernel.heap import freeze_long_lived
 from bot.operations.metrics import Metrics
 from bot.operations.nightly import start_operations
 from bot.store.db import describe
@@ -77,6 +78,7 @@ class App:
             log.info("channel %s started", name)
         for service in self.services:
             await service.start()
+        freeze_long_lived(collect=True)  # the index and the wiring, built: no collector walks over them
 
     async def stop(self) -> None:
         for service in reversed(self.services):

@@ -351,13 +351,20 @@ class Broadcasts:
     async def by_locality_since(self, since: float) -> dict[str, dict[str, int]]:
         """Staff broadcasts (not supervision's own) created since `since`: per recipient locality
         ("" unknown), {"total", "sent", "failed", "acknowledged"}; "broadcasts" counts them overall."""
+        staff = "b.created_at >= ? AND COALESCE(b.source, '') NOT LIKE 'sv:%'"
         rows = await self.db.fetchall(
             "SELECT COALESCE(o.locality, '') AS locality, COUNT(*) AS total, SUM(o.status = 'sent') AS sent,"
-            " SUM(o.status = 'failed') AS failed, SUM(EXISTS (SELECT 1 FROM acknowledgements a"
-            " WHERE a.broadcast = o.broadcast AND a.chat = o.chat)) AS acknowledged"
-            " FROM outbox o JOIN broadcasts b ON b.id = o.broadcast"
-            " WHERE b.created_at >= ? AND COALESCE(b.source, '') NOT LIKE 'sv:%' GROUP BY 1", (since,))
-        return {r["locality"]: {k: int(r[k] or 0) for k in ("total", "sent", "failed", "acknowledged")} for r in rows}
+            " SUM(o.status = 'failed') AS failed FROM broadcasts b JOIN outbox o ON o.broadcast = b.id"
+            f" WHERE {staff} GROUP BY 1", (since,))
+        # acknowledgements are few next to sends: joined from their side (a lookup per send was 40 % of the time)
+        acks = await self.db.fetchall(
+            "SELECT COALESCE(o.locality, '') AS locality, COUNT(*) AS n FROM broadcasts b"
+            " JOIN acknowledgements a ON a.broadcast = b.id JOIN outbox o ON o.broadcast = a.broadcast"
+            f" AND o.chat = a.chat WHERE {staff} GROUP BY 1", (since,))
+        acknowledged = {r["locality"]: int(r["n"]) for r in acks}
+        return {r["locality"]: {"total": int(r["total"] or 0), "sent": int(r["sent"] or 0),
+                                "failed": int(r["failed"] or 0), "acknowledged": acknowledged.get(r["locality"], 0)}
+                for r in rows}
 
     async def count_since(self, since: float) -> int:
         return int(await self.db.fetchval(

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from bot.kernel.content import Content
+from bot.kernel.heap import freeze_long_lived
 from bot.knowledge.index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
@@ -42,5 +43,6 @@ class LiveKnowledge:
             pair = await asyncio.get_running_loop().run_in_executor(None, self._load)
             self._pair = pair
             self.generation += 1
+            freeze_long_lived()  # the new index, as the first one at start (bot.kernel.heap)
         log.info("knowledge reloaded: %d entries (swap %d)", len(pair[0].entries), self.generation)
         return pair[0]

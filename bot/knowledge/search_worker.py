@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.kernel.content import load_content
+from bot.kernel.heap import freeze_long_lived
 from bot.knowledge.build import build_index
 from bot.knowledge.index import Answer, Hit, KnowledgeIndex
 
@@ -52,7 +53,9 @@ def answer_wire(answer: Answer) -> tuple[Any, ...]:
 
 
 def _load(root: Path) -> KnowledgeIndex:
-    return build_index(load_content(root))
+    index = build_index(load_content(root))
+    freeze_long_lived()  # searches never wait out a collector walk over the index (bot.kernel.heap)
+    return index
 
 
 def serve(root: Path, inp: BinaryIO, out: BinaryIO) -> None:

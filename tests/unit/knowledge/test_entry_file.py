@@ -4,6 +4,7 @@ atomically; and the live knowledge swapped whole after a load in a worker thread
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from pathlib import Path
 
@@ -84,3 +85,24 @@ async def test_live_knowledge_loads_off_the_loop_and_keeps_the_pair_on_error():
     assert loop_thread not in seen
     await asyncio.gather(live.reload(), live.reload())  # one at a time
     assert live.generation == 3
+
+
+async def test_a_reloaded_index_is_kept_out_of_the_collectors_walks():
+    """bot.kernel.heap: what a reload built is frozen, as the first index is at start."""
+    class Index:  # a tracked object, as every part of a real index is
+        pass
+
+    built: list[Index] = []
+
+    def load():
+        built.append(Index())
+        return (Content(root=Path(".")), built[-1])
+
+    live = LiveKnowledge(Content(root=Path(".")), "old-index", load)  # type: ignore[arg-type]
+    gc.unfreeze()
+    try:
+        await live.reload()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is built[-1] for o in gc.get_objects())  # frozen: out of every generation
+    finally:
+        gc.unfreeze()
