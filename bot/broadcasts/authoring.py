@@ -82,7 +82,9 @@ class Authoring:
     def routes(self) -> Routes:
         return Routes(owner=OWNER, commands={"thongbao": self.cmd_thongbao, "huythongbao": self.cmd_huythongbao,
                                              "baocao": self.cmd_baocao}, options={PREFIX: self.on_option},
-                      audited={"/huythongbao": "broadcast.cancel", f"{PREFIX}:ok": "broadcast.send"})
+                      audited={"/huythongbao": "broadcast.cancel", f"{PREFIX}:ok": "broadcast.send",
+                               f"step:{TIME_STEP}": "broadcast.schedule", f"{PREFIX}:rp": "series.create",
+                               f"step:{REPEAT_STEP}": "series.create"})
 
     # ------------------------------------------------------------------ gatekeeping
 
@@ -141,6 +143,7 @@ class Authoring:
             "r": self._ask_repeat,
             "o": self._once,
             "rp": self._pick_repeat,
+            "rc": self._ask_typed_repeat,
             "x": self._discard,
         }.get(action)
         if handler is None:
@@ -285,7 +288,7 @@ class Authoring:
         broadcast = int(arg)
         options = [Option(self.say("repeat_once"), f"{PREFIX}:o:{broadcast}")]
         options += [Option(self.say(f"repeat_{code}"), f"{PREFIX}:rp:{broadcast}:{code}") for code in REPEATS]
-        options += [Option(self.say("repeat_typed"), f"{PREFIX}:rp:{broadcast}:c"), self._cancel_button(arg)]
+        options += [Option(self.say("repeat_typed"), f"{PREFIX}:rc:{broadcast}"), self._cancel_button(arg)]
         return [Reply(self.say("repeat_prompt", id=broadcast), options=tuple(options))]
 
     async def _once(self, turn: Turn, arg: str) -> list[Reply]:
@@ -300,11 +303,16 @@ class Authoring:
             return [Reply(self.say("stale_option"))]
         if (refused := await self._not_a_draft(number)) is not None:
             return refused
-        broadcast = int(number)
-        if code == "c":
-            self.flows.expect(turn.inbound, REPEAT_STEP, number)
-            return [Reply(self.say("repeat_typed_prompt"))]
-        return await self._make_series(turn, broadcast, REPEATS[code], self.say(f"repeat_{code}"))
+        if code == "c":  # "Lịch khác" under a menu sent before it became "rc"
+            return await self._ask_typed_repeat(turn, number)
+        return await self._make_series(turn, int(number), REPEATS[code], self.say(f"repeat_{code}"))
+
+    async def _ask_typed_repeat(self, turn: Turn, arg: str) -> list[Reply]:
+        """"Lịch khác": the schedule comes typed (REPEAT_STEP), so that "rp" always makes a series."""
+        if (refused := await self._not_a_draft(arg)) is not None:
+            return refused
+        self.flows.expect(turn.inbound, REPEAT_STEP, arg)
+        return [Reply(self.say("repeat_typed_prompt"))]
 
     async def _on_repeat_text(self, turn: Turn) -> list[Reply]:
         """The schedule typed after "Lịch khác"; the step's arg is the draft's id."""

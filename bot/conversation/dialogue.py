@@ -159,15 +159,18 @@ class Dialogue:
         for hook in (*hooks, *self.routes.text):
             replies = await hook(turn)
             if replies is not None:
+                await self._audited(inbound, f"hook:{getattr(hook, '__name__', '')}", text[:120], replies)
                 return replies
         return await self.answer_text(turn)
 
     async def _step(self, step: Next, turn: Turn) -> list[Reply]:
         """The step a message was waited for, with its arg; or, when it expired, one sentence and
         the way to start again."""
-        if step.step is not None:
-            return await step.step(Turn(turn.inbound, turn.chat, args=step.arg))
         inbound = turn.inbound
+        if step.step is not None:
+            replies = await step.step(Turn(inbound, turn.chat, args=step.arg))
+            await self._audited(inbound, f"step:{step.name}", inbound.text.strip()[:120], replies)
+            return replies
         log.info("flows: a step of %s for %s user %s had expired; offered to start again", step.owner or "-",
                  inbound.channel, inbound.user_id)
         hours = f"{self.flows.ttl / 3600:g}".replace(".", ",")

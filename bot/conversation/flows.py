@@ -53,6 +53,7 @@ class Next:
     arg: str = ""
     owner: str | None = None
     restart: str | None = None  # the command that starts the owner's flow again
+    name: str | None = None  # the step's name (Routes.audited keys a typed step as "step:<name>")
 
 
 @dataclass
@@ -174,12 +175,12 @@ class Flows:
             if found is None:
                 log.warning("flows: %s user %s waited on step %r, which this version does not have",
                             inbound.channel, inbound.user_id, name)
-            return Next(None, arg, owner, self._restart.get(owner or (found[0] if found else "")))
+            return Next(None, arg, owner, self._restart.get(owner or (found[0] if found else "")), name)
         if owner is not None:
             current = person.drafts.get(owner)
             if (current[0] if current else None) != bound:
                 return None  # the draft was replaced or ended meanwhile
-        return Next(found[1], arg, owner, self._restart.get(owner or found[0]))
+        return Next(found[1], arg, owner, self._restart.get(owner or found[0]), name)
 
     def drop_step(self, inbound: Inbound, owner: str | None = None) -> None:
         """A command interrupts whatever step was waiting (drafts stay until their owner ends them);

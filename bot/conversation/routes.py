@@ -45,9 +45,10 @@ class Routes:
     a command name → the option offered under an answer whose entry names `/<command>` among
     its keywords (content data: "send what you just wrote as a petition" under the petition
     entry); its data gets ":<entry id>" appended, so the handler finds the message it was under.
-    audited: the staff actions among them, for the audit log: "/traloi" (a command) or "ath:ok" (an
-    option's prefix and first part) → an action name ("ticket.answer"); the dialogue records them,
-    one place for all.
+    audited: the staff actions among them, for the audit log: "/traloi" (a command), "ath:ok" (an
+    option's prefix and first part), "step:broadcasts.time" (a typed step, by its name in Flows) or
+    "hook:on_staff_chat_text" (a text hook that answered, by its function's name) → an action name
+    ("ticket.answer"); the dialogue records them, one place for all (staff only).
     """
 
     owner: str

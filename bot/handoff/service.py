@@ -138,7 +138,8 @@ class Handoff:
                       options={PREFIX: self.on_option}, group_text=(self.on_staff_chat_text,),
                       text=(self.on_resident_text,),
                       decline_options=(Option(self.say("handoff_offer_button"), f"{PREFIX}:q"),),
-                      audited={"/traloi": "ticket.answer", f"{PREFIX}:d": "ticket.close"})
+                      audited={"/traloi": "ticket.answer", "hook:on_staff_chat_text": "ticket.answer",
+                               f"{PREFIX}:d": "ticket.close"})
 
     # ------------------------------------------------------------------ opening tickets
 
