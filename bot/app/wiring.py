@@ -61,7 +61,7 @@ def load_knowledge(root: Path) -> tuple[Content, KnowledgeIndex]:
     """The content and its index as a reload builds them (in a worker thread): ContentError with every
     problem `content check` would report, so an invalid edit never reaches the live index."""
     content = load_content(root, strict=False)
-    problems = content.problems + content_check.run_all(root)
+    problems = content.problems + content_check.run_all(root, content.entries)
     if problems:
         raise ContentError(problems)
     return content, build_index(content)

@@ -9,6 +9,7 @@ Staff add to it from `kb gaps`, like example questions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -63,12 +64,15 @@ def load(root: Path) -> tuple[list[Entry], list[Problem]]:
     return topics, problems
 
 
-def check(root: Path) -> list[Problem]:
-    """For `content check`: the file's problems, and example questions that an entry also has."""
+def check(root: Path, entries: Sequence[Entry] | None = None) -> list[Problem]:
+    """For `content check`: the file's problems, and example questions that an entry (of `entries`,
+    read from `root` unless given) also has."""
     topics, problems = load(root)
     if not topics:
         return problems
-    known = {q.strip().lower(): e.id for e in load_content(root, strict=False).entries for q in e.questions}
+    if entries is None:
+        entries = load_content(root, strict=False).entries
+    known = {q.strip().lower(): e.id for e in entries for q in e.questions}
     path = root / FILE_NAME
     for topic in topics:
         for question in topic.questions:

