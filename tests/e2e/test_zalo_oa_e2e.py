@@ -206,6 +206,32 @@ async def test_at_night_the_outbox_waits_for_six_without_asking_zalo(tmp_path: P
         await app.stop()
 
 
+@pytest.mark.parametrize("zalo_refuses", [False, True], ids=["zalo-allows-it", "zalo-refuses-234"])
+async def test_at_night_a_follower_who_writes_is_answered_or_the_answer_waits_for_six(tmp_path: Path,
+                                                                                   fake: FakeZaloOA,
+                                                                                   zalo_refuses: bool):
+    """In quiet hours a follower in a conversation still gets the answer (a consultation to their own
+    message); if Zalo refuses it (-234), the answer is kept and goes at 06:00, never lost."""
+    app = await build_app(oa_settings(tmp_path, fake, fake.issue_refresh_token(), timezone=zone_at(23)))
+    app.services.remove(app.core.supervision)
+    app.web = WebServer(app.channels, app.core.db, "127.0.0.1", 0, quota=app.quota)
+    await app.start()
+    fake.webhook_url = f"{app.web.url}/zalo-oa/webhook"
+    try:
+        fake.add_follower("w1")
+        fake.night = zalo_refuses
+        if not zalo_refuses:
+            answers = await ask(app, fake, "w1", "quy vi nguoi ngheo la gi")
+            assert [a.kind for a in answers] == ["cs"] and "Vì người nghèo" in answers[0].text
+            return
+        assert await fake.deliver(fake.text_event("w1", "quy vi nguoi ngheo la gi")) == 200
+        await until(lambda: any("Vì người nghèo" in r.text for r in app.core.replies.owed_to("zalo_oa", "w1")),
+                    what="the answer owed until 06:00")
+        assert fake.sent_to("w1") == []
+    finally:
+        await app.stop()
+
+
 async def test_healthz_lists_the_channel_and_no_secret_reaches_the_log(service: App, fake: FakeZaloOA,
                                                                       caplog: pytest.LogCaptureFixture):
     fake.add_follower("u-log")

@@ -44,6 +44,9 @@ CALLBACK_PATH = "/zalo-oa/oauth"
 MAX_TEXT = 2000
 WINDOW_DAYS = 7
 QUIET_START, QUIET_END = 22, 6  # local hours
+# A follower who wrote this recently is in a conversation: at night the answer is still tried (a
+# consultation to their own message; if Zalo refuses it with -234 it waits for 06:00 like the rest).
+CONVERSATION_SECONDS = 900.0
 KEEPER_INTERVAL = 600.0  # the token keeper's look at the access token's end
 FLUSH_INTERVAL = 1.0  # interaction times and quota counts are written this often
 OnFollow = Callable[[str, list[str], bool], Awaitable[None]]  # (channel, user ids, following)
@@ -169,12 +172,14 @@ class ZaloOAChannel(ZaloBotChannel):
     # ------------------------------------------------------------------ sending
 
     async def send(self, chat_id: str, reply: Reply) -> Sent:
-        """What the outbox and staff send: held back in quiet hours, refused past the 7-day window."""
+        """Every message: in quiet hours held back without asking Zalo, unless the follower is in a
+        conversation (wrote in the last CONVERSATION_SECONDS: the answer to them is tried); refused
+        past the 7-day window."""
         wait = quiet_wait(self._now(), self._tz)
-        if wait:
+        last = await self.store.last_interaction(chat_id) if wait or self.template == "none" else None
+        if wait and (last is None or self._now() - last > CONVERSATION_SECONDS):
             raise DeliveryError("rate_limited", "quiet_hours", retry_after=wait)
         if self.template == "none":
-            last = await self.store.last_interaction(chat_id)
             if last is not None and self._now() - last > WINDOW_DAYS * 86400:
                 raise DeliveryError("bad_request", WINDOW_REASON)
         return await super().send(chat_id, reply)
