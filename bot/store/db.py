@@ -164,6 +164,7 @@ class Database:
     async def _take_queued(self) -> None:
         try:
             async with self._lock:  # after a transaction in progress, as a single write would be
+                await self._recover()
                 batch, self._queued = self._queued, []
                 self._taking = None  # a write asked for from now on goes in the next trip
                 conn = self.conn
@@ -208,21 +209,31 @@ class Database:
         """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), serialised with every other write. What it
         yields behaves as the connection (`execute`, `executemany`) and closes its cursors at the end."""
         async with self._lock:
-            await self._run("BEGIN IMMEDIATE")
+            await self._recover()
             tx = _Tracked(self.conn)
             try:
+                await _settled(self._run("BEGIN IMMEDIATE"))
                 yield tx  # type: ignore[misc]  # duck-typed as the connection the callers annotate
             except BaseException:
-                await tx.close_cursors()
-                await self._run("ROLLBACK")
+                await _settled(tx.close_cursors())
+                if _in_transaction(self.conn):  # not when BEGIN itself failed
+                    await _settled(self._run("ROLLBACK"))
                 raise
             else:
-                await tx.close_cursors()
-                await self._run("COMMIT")
+                await _settled(tx.close_cursors())
+                await _settled(self._run("COMMIT"))
 
     async def _run(self, sql: str) -> None:
         async with self.conn.execute(sql):
             pass
+
+    async def _recover(self) -> None:
+        """Under the lock: roll back a transaction left open, so that it swallows no later write
+        (autocommit statements would silently join it and never commit). `transaction` ends its
+        own even when its task is cancelled; this is the net under anything else."""
+        if _in_transaction(self.conn):  # closed: False; the statement that follows raises it
+            log.warning("database: a transaction was left open (a task cancelled inside it?); rolled back")
+            await self._run("ROLLBACK")
 
     async def checkpoint(self) -> tuple[int, int, int]:
         """Copy the -wal file into the database and truncate it to zero bytes (after an erasure, so
@@ -244,6 +255,25 @@ class Database:
         while self._taking is not None:  # writes already asked for are written first
             await asyncio.gather(self._taking, return_exceptions=True)
         await self.conn.close()
+
+
+def _in_transaction(conn: aiosqlite.Connection) -> bool:
+    try:
+        return conn._conn.in_transaction
+    except ValueError:  # closed
+        return False
+
+
+async def _settled(step: Any) -> Any:
+    """Await `step` (a BEGIN, COMMIT, ROLLBACK or cursor close sent to the database thread) to its end
+    even if this task is cancelled meanwhile, then let the cancellation go on: the thread runs it
+    anyway, and a caller that stopped waiting would leave the transaction's state unknown."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 async def open_database(path: Path) -> Database:
