@@ -97,7 +97,7 @@ async def main(rounds: int, entries: int) -> int:
                             telegram_staff_ids=frozenset({"900"}))
         started = time.perf_counter()
         core = await build_core(settings)
-        print(f"content of {len(core.content.entries)} entries loaded and indexed in "
+        print(f"content of {len(core.knowledge.content.entries)} entries loaded and indexed in "
               f"{time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         await fill(core.db, time.time())
@@ -144,8 +144,9 @@ async def main(rounds: int, entries: int) -> int:
         reload_s = time.perf_counter() - t0
         during.sort()
         p99 = during[min(len(during) - 1, int(len(during) * 0.99))] if during else 0.0
-        print(f"knowledge reload ({len(core.content.entries)} entries): {reload_s:.2f} s; /admin/broadcasts during it:"
-              f" {len(during)} views, p50 {statistics.median(during) if during else 0:.1f} ms, p99 {p99:.1f} ms"
+        p50 = statistics.median(during) if during else 0.0
+        print(f"knowledge reload ({len(core.knowledge.content.entries)} entries): {reload_s:.2f} s;"
+              f" /admin/broadcasts during it: {len(during)} views, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
               f" (limit {LIMIT_MS:.0f} ms: ratio {p99 / LIMIT_MS:.2f})")
         await client.close()
         await core.close()

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from webhook import SECRET, TOKEN, Process, free_port, load, pct, questions  # noqa: E402
+from webhook import SECRET, TOKEN, Process, clean_env, free_port, load, pct, questions  # noqa: E402
 
 from tests.fakes.zalo import FakeZalo  # noqa: E402
 
@@ -116,15 +116,13 @@ async def staff_watching(base: str, link: str, broadcast: int, viewers: int, sto
 
 async def main(updates: int, rate: float, groups: int, viewers: int) -> int:
     texts = questions()
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("TELEGRAM_", "ZALO_", "DATABASE_URL", "CONTENT_DIR", "WEBHOOK_", "HTTP_",
-                                     "LOG_LEVEL"))}
+    base_env = clean_env()
     footprint = import_footprint()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         async with FakeZalo(token=TOKEN) as fake:
             port = free_port()
-            env = {**base_env, "PYTHONPATH": str(ROOT), "ZALO_BOT_TOKEN": TOKEN, "ZALO_API_URL": fake.url,
+            env = {**base_env, "ZALO_BOT_TOKEN": TOKEN, "ZALO_API_URL": fake.url,
                    "ZALO_WEBHOOK_SECRET": SECRET, "WEBHOOK_BASE_URL": "https://bench.example.vn",
                    "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "TELEGRAM_STAFF_IDS": STAFF,
                    "ZALO_RATE_PER_SECOND": "100",  # the broadcast goes out within the residents' load

@@ -74,6 +74,31 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))] if ordered else 0.0
 
 
+def clean_env() -> dict[str, str]:
+    """This environment without the service's own settings (a developer's .env values), plus the
+    project on PYTHONPATH: what a bench's service subprocess starts from."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "ZALO_", "DATABASE_URL", "CONTENT_DIR", "WEBHOOK_", "HTTP_", "LOG_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+async def first_messages(sent: list, mark: int, key: str, ours: set[str],
+                         timeout: float = 60) -> dict[str, float]:  # noqa: ASYNC109
+    """When each of `ours` (chat or user ids, read from each message's `key` attribute) first got a
+    message among `sent[mark:]`, waiting up to `timeout` for all of them; a late second message to a
+    chat of a load before is not an answer here."""
+    first: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(first) < len(ours) and time.monotonic() < deadline:
+        for message in sent[mark:]:
+            if getattr(message, key) in ours:
+                first.setdefault(getattr(message, key), message.time)
+        mark = len(sent)
+        await asyncio.sleep(0.01)
+    return first
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -146,13 +171,7 @@ async def load(fake: FakeZalo, url: str, tag: str, n: int, connections: int, rat
     starts, statuses = await post(url, bodies, connections, rate)
     first: dict[str, float] = {}
     if replies:
-        deadline = time.monotonic() + 60
-        while len(first) < n and time.monotonic() < deadline:
-            for message in fake.sent[mark:]:
-                if message.chat_id in ours:
-                    first.setdefault(message.chat_id, message.time)
-            mark = len(fake.sent)
-            await asyncio.sleep(0.01)
+        first = await first_messages(fake.sent, mark, "chat_id", ours)
         end = max(first.values(), default=time.monotonic())
         waits = [(first[c] - starts[i]) * 1000 for i, c in enumerate(chats) if c in first]
     else:  # the bare handler: the request's own round trip
@@ -196,10 +215,7 @@ async def request_times(url: str, n: int, rate: float, texts: list[str], fake: F
 
 async def main(n: int, connections: int, rate: float, rounds: int) -> int:
     texts = questions()
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("TELEGRAM_", "ZALO_", "DATABASE_URL", "CONTENT_DIR", "WEBHOOK_", "HTTP_",
-                                     "LOG_LEVEL"))}
-    base_env["PYTHONPATH"] = str(ROOT)
+    base_env = clean_env()
     bursts, paced, bare_bursts, bare_paced = [], [], [], []
     ok = True
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook import Process, cpu_seconds, free_port, pct, questions  # noqa: E402
+from bench.webhook import Process, clean_env, cpu_seconds, first_messages, free_port, pct, questions  # noqa: E402
 from tests.fakes.zalo_oa import FakeZaloOA  # noqa: E402
 
 TARGET_RATE, TARGET_P99_MS, TARGET_SEND_RATIO = 300.0, 200.0, 0.95
@@ -75,15 +74,7 @@ async def load(fake: FakeZaloOA, tag: str, n: int, rate: float | None, texts: li
     mark = len(fake.sent)
     begin = time.monotonic()
     starts, statuses = await post_events(fake, events, rate)
-    first: dict[str, float] = {}
-    ours = set(users)  # a late second message to a follower of the load before is not an answer here
-    deadline = time.monotonic() + 60
-    while len(first) < n and time.monotonic() < deadline:
-        for message in fake.sent[mark:]:
-            if message.user_id in ours:
-                first.setdefault(message.user_id, message.time)
-        mark = len(fake.sent)
-        await asyncio.sleep(0.01)
+    first = await first_messages(fake.sent, mark, "user_id", set(users))
     end = max(first.values(), default=time.monotonic())
     waits = [(first[u] - starts[i]) * 1000 for i, u in enumerate(users) if u in first]
     cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / n if pid else 0.0
@@ -102,14 +93,13 @@ async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
 
 async def main(events: int, rate: float, followers: int, send_rate: float) -> int:
     texts = questions()
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("TELEGRAM_", "ZALO_", "DATABASE_URL", "CONTENT_DIR", "WEBHOOK_", "HTTP_", "LOG_"))}
+    base = clean_env()
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         async with FakeZaloOA() as fake:
             port = free_port()
-            env = {**base, "PYTHONPATH": str(ROOT), "ZALO_OA_APP_ID": fake.app_id,
+            env = {**base, "ZALO_OA_APP_ID": fake.app_id,
                    "ZALO_OA_SECRET_KEY": fake.secret_key, "ZALO_OA_WEBHOOK_SECRET": fake.oa_secret,
                    "ZALO_OA_REFRESH_TOKEN": fake.issue_refresh_token(), "ZALO_OA_API_URL": fake.url,
                    "ZALO_OA_OAUTH_URL": fake.url, "ZALO_OA_RATE_PER_SECOND": str(send_rate),

@@ -104,14 +104,6 @@ class Core:
     choices: Choices  # numbered menus shown on Zalo, kept across restarts
     dashboard: Dashboard  # the staff web pages' services (mounted on the HTTP server by bot.app.service)
 
-    @property
-    def content(self) -> Content:
-        return self.knowledge.content
-
-    @property
-    def index(self) -> KnowledgeIndex:
-        return self.knowledge.index
-
     async def receive(self, inbound: Inbound) -> list[Reply]:
         """What a channel adapter calls with each update: the dialogue answers, the reply queue
         sends (paced where it is sent). Nothing comes back for the adapter to send."""

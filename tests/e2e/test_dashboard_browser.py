@@ -173,7 +173,7 @@ async def test_sign_in_send_a_broadcast_watch_it_and_answer_a_ticket(service, br
 async def test_a_gaps_wording_added_to_an_entry_is_answered_by_the_running_bot(service, browser, tmp_path, size):
     app, fake, settings = service
     take = shots(tmp_path, size)
-    title = app.core.content.entry(ENTRY).title
+    title = app.core.knowledge.content.entry(ENTRY).title
     fake.push_update(fake.text_update(RESIDENT, GAP, user_id=RESIDENT))
     [declined, *_] = await fake.wait_for(lambda m: m.chat_id == RESIDENT, timeout=5)
     assert title not in declined.text

@@ -32,7 +32,7 @@ async def test_start_greets_and_shows_the_five_menu_items(core):
 
 async def test_start_payload_opens_an_entry(core):
     replies = await core.dialogue.handle(said("/start kb_nha-dai-doan-ket"))
-    assert replies[0].title == core.content.entry("nha-dai-doan-ket").title
+    assert replies[0].title == core.knowledge.content.entry("nha-dai-doan-ket").title
 
 
 async def test_browse_programs_then_topic_then_entry(core):
@@ -49,14 +49,14 @@ async def test_browse_programs_then_topic_then_entry(core):
 @pytest.mark.parametrize("question", ["Quỹ vì người nghèo là gì?", "quy vi nguoi ngheo la gi"])
 async def test_question_answered_with_title_and_related(core, question):
     replies = await core.dialogue.handle(said(question))
-    assert replies[0].title == core.content.entry("quy-vi-nguoi-ngheo").title
+    assert replies[0].title == core.knowledge.content.entry("quy-vi-nguoi-ngheo").title
     assert any(o.data.startswith("kb:") for o in replies[0].options)
 
 
 async def test_out_of_scope_is_declined_with_contact_and_topics(core):
     replies = await core.dialogue.handle(said("giá vàng hôm nay bao nhiêu"))
     assert "chưa có câu trả lời" in replies[0].text
-    assert core.content.organization["name"] in replies[0].text
+    assert core.knowledge.content.organization["name"] in replies[0].text
     assert any(o.data.startswith("topic:") for o in replies[1].options)
 
 

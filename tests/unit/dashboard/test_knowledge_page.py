@@ -31,7 +31,7 @@ async def test_try_a_question_gaps_and_entries(settings):
         await core.db.write("INSERT INTO question_log (channel, text, folded, outcome, asked_at)"
                             " VALUES (?, ?, ?, ?, ?)", asked)
         await sign_in(client, core)
-        expected = core.index.search("quy vi nguoi ngheo")
+        expected = core.knowledge.index.search("quy vi nguoi ngheo")
         assert expected.decision == "answer"
         page = await (await client.get("/admin/knowledge", params={"q": "quy vi nguoi ngheo"})).text()
         title = str(escape(expected.best.entry.title))  # as Jinja2 escapes it
@@ -40,7 +40,7 @@ async def test_try_a_question_gaps_and_entries(settings):
         assert f"<b>{expected.best.entry.title}</b>" in previews.split('class="phone zalo"')[0]  # Telegram
         assert "Quyết định: TRẢ LỜI" in page.split('id="why"')[1]  # `ask --explain`'s lines
         assert "xin giấy phép nuôi chó" in page.split('id="gaps"')[1]
-        assert f"<h2>Các mục ({len(core.content.entries)})</h2>" in page
+        assert f"<h2>Các mục ({len(core.knowledge.content.entries)})</h2>" in page
         found = await (await client.get("/admin/knowledge", params={"find": "nguoi ngheo"})).text()
         assert title in found.split('id="entries"')[1]
         unknown = await (await client.get("/admin/knowledge", params={"q": "giá vé máy bay đi Pháp"})).text()
@@ -50,17 +50,17 @@ async def test_try_a_question_gaps_and_entries(settings):
 async def test_a_gap_wording_added_to_an_entry_is_answered_at_once(settings, tmp_path):
     content = _copy(tmp_path)
     async with dashboard(dataclasses.replace(settings, content_dir=content)) as (client, core):
-        assert core.index.search(GAP).decision == "decline"
+        assert core.knowledge.index.search(GAP).decision == "decline"
         before = (content / "knowledge" / f"{ENTRY}.md").read_text(encoding="utf-8")
         csrf = await sign_in(client, core)
         page = await (await client.get("/admin/knowledge", params={"q": GAP})).text()
         assert f'data-entry="{ENTRY}"' in page  # a one-click button on the candidate
         response = await post(client, "/admin/knowledge/questions", {"entry": ENTRY, "wording": GAP}, csrf)
         assert response.status == 302 and response.headers["Location"].startswith("/admin/knowledge?q=")
-        answer = core.index.search(GAP)
+        answer = core.knowledge.index.search(GAP)
         assert (answer.decision, answer.best.entry.id) == ("answer", ENTRY)
         replies = await core.dialogue.handle(Inbound("telegram", "42", "42", text=GAP))
-        assert replies[0].title == core.content.entry(ENTRY).title  # the dialogue answers from the new index
+        assert replies[0].title == core.knowledge.content.entry(ENTRY).title  # the dialogue answers from the new index
         after = (content / "knowledge" / f"{ENTRY}.md").read_text(encoding="utf-8")
         removed = [line for line in before.splitlines() if line not in after.splitlines()]
         added = [line for line in after.splitlines() if line not in before.splitlines()]
@@ -76,7 +76,7 @@ async def test_an_invalid_edit_is_refused_by_field_and_nothing_changes(settings,
     content = _copy(tmp_path)
     async with dashboard(dataclasses.replace(settings, content_dir=content)) as (client, core):
         path = content / "knowledge" / f"{ENTRY}.md"
-        before, index = path.read_text(encoding="utf-8"), core.index
+        before, index = path.read_text(encoding="utf-8"), core.knowledge.index
         csrf = await sign_in(client, core)
         form = await (await client.get(f"/admin/knowledge/e/{ENTRY}")).text()
         assert 'name="questions"' in form and 'class="previews"' in form
@@ -88,13 +88,13 @@ async def test_an_invalid_edit_is_refused_by_field_and_nothing_changes(settings,
         long = dict(fields, title="Xin hỗ trợ", body="x" * 7000)
         page = await (await post(client, f"/admin/knowledge/e/{ENTRY}", dict(long, action="save"), csrf)).text()
         assert "quá giới hạn" in page.split('data-field="body"')[1].split("</ul>")[0]
-        assert path.read_text(encoding="utf-8") == before and core.index is index
+        assert path.read_text(encoding="utf-8") == before and core.knowledge.index is index
         # a problem elsewhere in the folder (as `content check` finds it): refused, the file put back
         (content / "localities.yaml").write_text("- code: [\n", encoding="utf-8")
         good = dict(fields, title="Xin hỗ trợ từ Quỹ", questions="xin hỗ trợ quỹ", action="save")
         page = await (await post(client, f"/admin/knowledge/e/{ENTRY}", good, csrf)).text()
         assert 'id="refused"' in page and "localities.yaml" in page
-        assert path.read_text(encoding="utf-8") == before and core.index is index
+        assert path.read_text(encoding="utf-8") == before and core.knowledge.index is index
         assert not [p for p in (content / "knowledge").iterdir() if p.suffix != ".md"]  # no temporary left
         assert await core.dashboard.audit.recent(action="knowledge") == []
 
@@ -113,7 +113,7 @@ async def test_a_new_entry_is_a_draft_until_published(settings, tmp_path):
         assert response.status == 302, await response.text()
         text = (content / "knowledge" / "nuoi-cho.md").read_text(encoding="utf-8")
         assert "draft: true" in text
-        assert core.index.search("xin giấy phép nuôi chó").decision == "decline"  # a draft is not served
+        assert core.knowledge.index.search("xin giấy phép nuôi chó").decision == "decline"  # a draft is not served
         assert "nuoi-cho" in (await (await client.get("/admin/knowledge")).text()).split('id="drafts"')[1]
         assert (await post(client, "/admin/knowledge/new", fields, csrf)).status == 400  # the id is taken
         edit = dict(fields, action="preview")
@@ -123,7 +123,7 @@ async def test_a_new_entry_is_a_draft_until_published(settings, tmp_path):
         response = await post(client, "/admin/knowledge/e/nuoi-cho", dict(fields, action="publish"), csrf)
         assert response.status == 302
         assert "draft" not in (content / "knowledge" / "nuoi-cho.md").read_text(encoding="utf-8")
-        answer = core.index.search("xin giấy phép nuôi chó")
+        answer = core.knowledge.index.search("xin giấy phép nuôi chó")
         assert (answer.decision, answer.best.entry.id) == ("answer", "nuoi-cho")
         actions = [r["action"] for r in await core.dashboard.audit.recent(action="knowledge")]
         assert actions == ["knowledge.publish", "knowledge.create"]
@@ -143,6 +143,6 @@ async def test_editing_needs_the_editor_role_and_a_csrf_token(settings, tmp_path
         csrf = await csrf_of(client)
         assert (await post(client, "/admin/knowledge/questions", data, None)).status == 403  # no CSRF token
         assert (await client.get("/admin/knowledge/e/no-such-entry")).status == 404
-        assert core.index.search(GAP).decision == "decline"
+        assert core.knowledge.index.search(GAP).decision == "decline"
         assert (await post(client, "/admin/knowledge/questions", data, csrf)).status == 302
-        assert core.index.search(GAP).decision == "answer"
+        assert core.knowledge.index.search(GAP).decision == "answer"
