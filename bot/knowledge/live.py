@@ -11,7 +11,6 @@ content is invalid the load raises ContentError and the live pair stays as it wa
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -47,15 +46,12 @@ class LiveKnowledge:
     async def reload(self) -> Content:
         """Load and index again off the event loop, then swap; ContentError leaves the live pair."""
         async with self._lock:
-            switch, collecting = sys.getswitchinterval(), gc.isenabled()
+            switch = sys.getswitchinterval()
             sys.setswitchinterval(RELOAD_SWITCH_INTERVAL)
-            gc.disable()  # the index being built is garbage-free; a collection walking it held the GIL 0.1 s+
             try:
                 pair = await asyncio.get_running_loop().run_in_executor(None, self._load)
             finally:
                 sys.setswitchinterval(switch)
-                if collecting:
-                    gc.enable()
             self._pair = pair
             self.generation += 1
             freeze_long_lived()  # the new index, as the first one at start (bot.kernel.heap)
