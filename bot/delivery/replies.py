@@ -158,10 +158,17 @@ class ReplyQueue:
         lane = self._lanes.get((channel, chat_id))
         return [item.reply for item in lane.owed] if lane else []
 
-    async def idle(self) -> None:
-        """Until nothing is owed (tests and benches)."""
-        while any(lane.owed for lane in self._lanes.values()):
+    async def idle(self, horizon: float = 60.0) -> None:
+        """Until nothing is owed that may go within `horizon` seconds (tests and benches): a reply held
+        for hours (quiet hours, a long retry_after) is not waited for."""
+        while any(self._due_within(lane, horizon) for lane in self._lanes.values()):
             await self.sleep(0.05)
+
+    def _due_within(self, lane: _Lane, horizon: float) -> bool:
+        if not lane.owed:
+            return False
+        now = self.clock()
+        return max(lane.ready_at, self.pacer(lane.channel).chat_ready_at(lane.kind, lane.chat_id, now)) <= now + horizon
 
     # ------------------------------------------------------------------ sending
 

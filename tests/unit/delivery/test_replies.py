@@ -102,6 +102,20 @@ async def test_what_is_owed_at_shutdown_is_sent_after_the_restart(tmp_path: Path
     await db.close()
 
 
+async def test_idle_does_not_wait_for_a_reply_owed_hours_ahead(db: Database):
+    platform = Platform()
+    queue = queue_for(db, platform)
+    await queue.start()
+    platform.faults["1"] = [DeliveryError("rate_limited", "429", retry_after=3 * 3600)]
+    platform.faults["2"] = [DeliveryError("rate_limited", "429", retry_after=0.2)]
+    await queue.answer(inbound("1"), [Reply("sáng mai")])
+    await queue.answer(inbound("2"), [Reply("ngay")])
+    await settle(queue, timeout=2.0)  # returns once chat 2's reply went, not in three hours
+    assert platform.sent == [("2", "ngay")]
+    assert queue.owed() == 1
+    await queue.stop(grace=0.1)
+
+
 async def test_a_full_chat_window_owes_the_reply_instead_of_breaking_the_limit(db: Database):
     platform = Platform()
     queue = queue_for(db, platform, chat_per_second=2.0)  # at most 2 a second to one chat

@@ -67,3 +67,11 @@ async def test_a_cursor_left_open_in_a_transaction_does_not_lock_the_next_write(
         assert await db.fetchval("SELECT COUNT(*) FROM staff") == 7
     finally:
         await db.close()
+
+
+async def test_a_persons_questions_are_found_through_an_index_not_a_scan(tmp_path: Path):
+    db = await open_database(tmp_path / "bot.sqlite3")
+    plan = await db.fetchall("EXPLAIN QUERY PLAN SELECT text FROM question_log WHERE chat = ? AND asked_at >= ?",
+                             (1, 0.0))
+    await db.close()
+    assert any("USING INDEX question_log_chat" in row[3] for row in plan), [tuple(r) for r in plan]
