@@ -57,7 +57,8 @@ MARKED_WRITER = 0.6  # share of marked syllables from which a writer is taken to
 BARE_BODY_WEIGHT = 1.0  # the body's field weight in an entry without example questions
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 REPAIRED_WEIGHT = 0.5  # a syllable whose typo was repaired, in the confidence
-SURER_MARGIN = 0.25  # in a near tie of scores, a candidate this much more confident goes first
+SURER_MARGIN = 0.2  # in a near tie of scores, a candidate this much more confident goes first
+SURER_WINDOW = 0.9  # second score / best score from which `_surer_first` compares confidences
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,7 @@ class KnowledgeIndex:
             named = self.entries[ranked[0]] if hits[0].confidence >= self.thresholds.answer else None
             return Answer("decline", inside[:limit], folded, outside=named, nearest_outside=hits[0])
         hits = tuple(h for h, i in zip(hits, ranked, strict=True) if i < self._outside_from)
-        hits = _surer_first(hits, self.thresholds.tie)
+        hits = _surer_first(hits, SURER_WINDOW)
         return Answer(self._decide(hits), hits[:limit], folded)
 
     def _rerank(
