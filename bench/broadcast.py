@@ -22,7 +22,7 @@ chat); the real service runs as `python -m bot run` in a subprocess with the sam
 
 5. SIGKILL mid-broadcast (issue 11): a fresh service delivers a broadcast to 2,000 recipients
    (same mix, same limits), is killed with SIGKILL once a third has arrived, then restarted until
-   every row is sent; the approach of tests/e2e/test_crash.py, whose helpers it uses. In flight at
+   every row is sent; the approach of tests/e2e/test_crash.py, with its helpers (tests/crashes.py). In flight at
    the kill: chats the fake had delivered to while their outbox row was still 'pending'. Printed:
    repeats (extra copies after the restart), in flight at the kill, lost, and repeats / in flight
    (≤ 1; every repeated chat must also be one that was in flight).
@@ -51,8 +51,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.service import Service, check_log  # noqa: E402
 from bot.store.db import open_database  # noqa: E402
-from tests.e2e import test_crash as crash_e2e  # noqa: E402
+from tests import crashes  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
+from tests.polling import until  # noqa: E402
 
 TOKEN = "777002:BenchBroadcast_secret-VALUE"
 SCALE = 10
@@ -212,29 +213,29 @@ async def crash(recipients: int) -> tuple[bool, list[str]]:
         service.db_path.parent.mkdir()
         await (await open_database(service.db_path)).close()  # migrated, so the CLI can queue before `run`
         populate(service.db_path, groups, recipients - groups)
-        _, out = await cli(service, "broadcast", "send", "--to", "all", "--text", crash_e2e.MARKER, "--yes", "--json")
+        _, out = await cli(service, "broadcast", "send", "--to", "all", "--text", crashes.MARKER, "--yes", "--json")
         broadcast = json.loads(out)["id"]
         await service.spawn()
         assert service.proc is not None
         try:
-            await crash_e2e.wait(lambda: len(crash_e2e.copies(fake)) >= recipients // 3, 60,
+            await until(lambda: len(crashes.copies(fake)) >= recipients // 3, 60,
                                  "a third of the broadcast to arrive")
         finally:
             service.proc.send_signal(signal.SIGKILL)
             await service.proc.wait()
         killed = service.proc.returncode
         await asyncio.sleep(0.3)  # requests already on the wire reach the fake
-        at_kill = crash_e2e.copies(fake)
-        state = crash_e2e.outbox(service.db_path)
+        at_kill = crashes.copies(fake)
+        state = crashes.outbox_states(service.db_path)
         recorded = sum(1 for s in state.values() if s == "sent")
         in_flight = {c for c in at_kill if state.get(c) == "pending"}  # delivered, not yet recorded
         await service.spawn()
         try:
-            await crash_e2e.wait(lambda: crash_e2e.all_sent(service.db_path), 120, "the restarted service to finish")
+            await until(lambda: crashes.all_sent(service.db_path), 120, "the restarted service to finish")
         finally:
             code, _ = await service.terminate()
             await fake.close()
-        total = crash_e2e.copies(fake)
+        total = crashes.copies(fake)
         final = outbox(service.db_path, broadcast)
         problems += check_log(service.log_text())
 

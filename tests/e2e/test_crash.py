@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import sys
-from collections import Counter
 from pathlib import Path
 
 from bot.audiences.localities import load_localities
 from bot.broadcasts.store import Broadcasts, Target
 from bot.store.db import open_database
 from tests.conftest import CONTENT, ROOT
+from tests.crashes import MARKER, all_sent, copies
+from tests.crashes import outbox_states as outbox
 from tests.fakes.telegram import FakeTelegram
 from tests.polling import until
 from tests.unit.broadcasts.test_broadcasts import add_chat
@@ -27,7 +27,6 @@ from tests.unit.broadcasts.test_broadcasts import add_chat
 TOKEN = "515151:CrashTest_secret-Value"
 RESIDENTS = 200
 RATE = 40  # per second: 200 recipients take about 5 s
-MARKER = "Thông báo thử khởi động lại."
 
 
 async def spawn(tmp_path: Path, fake: FakeTelegram, log: Path,
@@ -40,19 +39,6 @@ async def spawn(tmp_path: Path, fake: FakeTelegram, log: Path,
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
                                                     stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
-
-
-def copies(fake: FakeTelegram) -> Counter:
-    return Counter(str(m.chat_id) for m in fake.sent if MARKER in m.text)
-
-
-def outbox(path: Path) -> dict[str, str]:
-    with sqlite3.connect(path) as con:
-        return dict(con.execute("SELECT chat_id, status FROM outbox").fetchall())
-
-
-def all_sent(path: Path):
-    return asyncio.to_thread(lambda: set(outbox(path).values()) == {"sent"})
 
 
 async def test_sigkill_mid_broadcast_then_restart_loses_nothing_repeats_only_in_flight(tmp_path: Path):
