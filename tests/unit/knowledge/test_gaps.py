@@ -18,7 +18,7 @@ from tests.conftest import CONTENT, run_cli
 # Out of scope for the knowledge base (declined), each written with and without diacritics.
 BUS = ["xe buýt ra sân bay mấy giờ chạy", "xe buyt ra san bay may gio chay", "Xe buýt ra sân bay mấy giờ chạy vậy ạ?",
        "XE BUYT RA SAN BAY MAY GIO CHAY"]
-GOLD = ["giá vàng miếng hôm nay thế nào", "gia vang mieng hom nay the nao"]  # weather is a known topic now
+GOLD = ["rạp phim tối nay chiếu phim gì", "rap phim toi nay chieu phim gi"]  # weather and prices are known topics now
 
 
 def test_grouping_joins_accented_and_unaccented_and_close_wordings():
