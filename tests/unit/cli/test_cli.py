@@ -35,9 +35,9 @@ def test_ask_json_one_question():
 
 
 def test_ask_batch_from_stdin_declines_with_null_id():
-    result = run_cli("ask", "--json", stdin="quy vi nguoi ngheo la gi\ngiá vàng hôm nay bao nhiêu\n")
+    result = run_cli("ask", "--json", stdin="quy vi nguoi ngheo la gi\nrạp phim tối nay chiếu phim gì\n")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["question"] for r in lines] == ["quy vi nguoi ngheo la gi", "giá vàng hôm nay bao nhiêu"]
+    assert [r["question"] for r in lines] == ["quy vi nguoi ngheo la gi", "rạp phim tối nay chiếu phim gì"]
     assert lines[0]["id"] == "quy-vi-nguoi-ngheo"
     assert lines[1]["id"] is None and lines[1]["answer"] is None
 

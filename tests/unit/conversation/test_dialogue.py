@@ -54,7 +54,7 @@ async def test_question_answered_with_title_and_related(core, question):
 
 
 async def test_out_of_scope_is_declined_with_contact_and_topics(core):
-    replies = await core.dialogue.handle(said("giá vàng hôm nay bao nhiêu"))
+    replies = await core.dialogue.handle(said("rạp phim tối nay chiếu phim gì"))
     assert "chưa có câu trả lời" in replies[0].text
     assert core.knowledge.content.organization["name"] in replies[0].text
     assert any(o.data.startswith("topic:") for o in replies[1].options)
@@ -62,11 +62,11 @@ async def test_out_of_scope_is_declined_with_contact_and_topics(core):
 
 async def test_every_question_is_logged_with_its_outcome(core):
     await core.dialogue.handle(said("nha dai doan ket la gi"))
-    await core.dialogue.handle(said("giá vàng hôm nay"))
+    await core.dialogue.handle(said("rạp phim tối nay"))
     rows = await core.db.fetchall("SELECT text, outcome, entry_id FROM question_log ORDER BY id")
     assert [(r["text"], r["outcome"]) for r in rows] == [
         ("nha dai doan ket la gi", "answered"),
-        ("giá vàng hôm nay", "declined"),
+        ("rạp phim tối nay", "declined"),
     ]
 
 

@@ -18,7 +18,7 @@ from bot.knowledge.live import LiveKnowledge
 from bot.knowledge.searcher import Searcher
 
 ROOT = Path(__file__).resolve().parents[3]
-QUESTIONS = ["quy vi nguoi ngheo la gi", "Nhà tôi bị dột, xin hỗ trợ sửa nhà ở đâu?", "giá vàng hôm nay",
+QUESTIONS = ["quy vi nguoi ngheo la gi", "Nhà tôi bị dột, xin hỗ trợ sửa nhà ở đâu?", "rạp phim tối nay",
              "thẻ bhyt hộ cận nghèo", "xin chào", "mua nha o xa hoi"]
 
 
