@@ -43,6 +43,8 @@
 5. Latency on 5,000 generated entries (with example questions, and bare): p50/p99 per question
    and index build time, against the same plain BM25; ratios to the limits (p99 5 ms, build 5 s).
 Run: python bench/qa.py
+     python bench/qa.py --misses qa_dev16.yaml   (a development set's misses, for curating content;
+     refused for a held-out set, whose misses nobody may read)
 """
 
 from __future__ import annotations
@@ -151,7 +153,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
+def print_misses(name: str) -> None:
+    """What a development set's questions got wrong, as typed and without diacritics."""
+    path = ROOT / "bench" / "data" / name
+    if name.startswith("qa_fresh") and name not in DEVELOPMENT_FRESH:
+        sys.exit(f"{name} is a held-out set: its misses are not to be read (see the module doc)")
+    index = build_index(load_content(ROOT / "content"))
+    data = load_eval(path)
+    for label, transform in (("as typed", lambda q: q), ("no diacritics", strip_diacritics)):
+        r = evaluate(index, data, transform=transform)
+        print(f"== {name}, {label}: top-1 {r.correct}/{r.in_scope}, declined {r.declined}/{r.out_of_scope} ==")
+        for question, expected, got in r.misses:
+            print(f"  {expected} <- {got}: {question}")
+        for question, got in r.false_answers:
+            print(f"  out of scope, answered {got}: {question}")
+
+
 def main() -> None:
+    if "--misses" in sys.argv:
+        print_misses(sys.argv[sys.argv.index("--misses") + 1])
+        return
     content = load_content(ROOT / "content")
     data = load_eval(ROOT / "tests" / "data" / "qa_eval.yaml")
     index = build_index(content)
