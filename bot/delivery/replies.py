@@ -165,10 +165,12 @@ class ReplyQueue:
             await self.sleep(0.05)
 
     def _due_within(self, lane: _Lane, horizon: float) -> bool:
-        if not lane.owed:
-            return False
         now = self.clock()
-        return max(lane.ready_at, self.pacer(lane.channel).chat_ready_at(lane.kind, lane.chat_id, now)) <= now + horizon
+        return bool(lane.owed) and self._ready_at(lane, now) <= now + horizon
+
+    def _ready_at(self, lane: _Lane, now: float) -> float:
+        """When the lane's next reply may go: its own wait (a retry_after) and the chat's window."""
+        return max(lane.ready_at, self.pacer(lane.channel).chat_ready_at(lane.kind, lane.chat_id, now))
 
     # ------------------------------------------------------------------ sending
 
@@ -219,12 +221,11 @@ class ReplyQueue:
         return results
 
     async def _deliver(self, lane: _Lane, target: Channel, replies: list[Reply], results: list[Sent | None]) -> None:
-        channel, kind, chat_id = lane.channel, lane.kind, lane.chat_id
         refused: DeliveryError | None = None
         async with lane.lock:
             for i, reply in enumerate(replies):
                 now = self.clock()
-                ready = max(lane.ready_at, self.pacer(channel).chat_ready_at(kind, chat_id, now))
+                ready = self._ready_at(lane, now)
                 if lane.owed or ready > now or not target.running:
                     await self._owe(lane, replies[i:], ready)
                     results += [None] * (len(replies) - i)
@@ -296,7 +297,7 @@ class ReplyQueue:
         """Send this chat's owed replies in order as their waits run out."""
         while lane.owed:
             now = self.clock()
-            ready = max(lane.ready_at, self.pacer(lane.channel).chat_ready_at(lane.kind, lane.chat_id, now))
+            ready = self._ready_at(lane, now)
             if ready > now:
                 await self.sleep(ready - now if ready != math.inf else 0.05)
                 continue

@@ -590,10 +590,11 @@ class KnowledgeIndex:
         return "decline"
 
 
-def _surer_first(hits: tuple[Hit, ...], tie: float) -> tuple[Hit, ...]:
-    """In a near tie of scores between the first two, the clearly more confident one first: the
-    scores are within a few percent, but one of them explains the question and the other does not."""
-    if len(hits) > 1 and hits[1].score >= tie * hits[0].score and (
+def _surer_first(hits: tuple[Hit, ...], window: float) -> tuple[Hit, ...]:
+    """In a near tie of scores between the first two (the second at least `window` of the first),
+    the clearly more confident one first: the scores are close, but one of them explains the
+    question and the other does not."""
+    if len(hits) > 1 and hits[1].score >= window * hits[0].score and (
             hits[1].confidence >= hits[0].confidence + SURER_MARGIN):
         return (hits[1], hits[0], *hits[2:])
     return hits

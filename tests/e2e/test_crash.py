@@ -18,8 +18,7 @@ from bot.audiences.localities import load_localities
 from bot.broadcasts.store import Broadcasts, Target
 from bot.store.db import open_database
 from tests.conftest import CONTENT, ROOT
-from tests.crashes import MARKER, all_sent, copies
-from tests.crashes import outbox_states as outbox
+from tests.crashes import MARKER, all_sent, copies, outbox_states
 from tests.fakes.telegram import FakeTelegram
 from tests.polling import until
 from tests.unit.broadcasts.test_broadcasts import add_chat
@@ -62,7 +61,7 @@ async def test_sigkill_mid_broadcast_then_restart_loses_nothing_repeats_only_in_
         assert first.returncode == -signal.SIGKILL
         await asyncio.sleep(0.3)  # requests already on the wire reach the fake
         at_kill = copies(fake)
-        state = outbox(path)
+        state = outbox_states(path)
         recorded = {c for c, s in state.items() if s == "sent"}
         in_flight = {c for c in at_kill if state[c] == "pending"}  # delivered, not yet recorded
         assert 60 <= len(at_kill) < RESIDENTS, "the kill did not land mid-broadcast"
