@@ -26,7 +26,7 @@
    Then eleven more blind writers, same brief, wrote qa_dev7 ... qa_dev16 (development sets from the
    start). Content was curated from each set's misses in turn, as staff curate from `kb gaps`, and
    each new set was first measured unseen: before its own round it scored 0.946-0.996 top-1 (0.889-
-   0.944 on this session's starting content), the evidence that the curation generalises.
+   0.946 on this session's starting content), the evidence that the curation generalises.
    qa_fresh10.yaml (another blind writer, 251 / 96) is held out like fresh9: measured as counts on
    the starting content (0.904 / 0.900, declined 0.938 / 0.948) and once on the final content.
    Final, measured once, misses not read: fresh9 top-1 222/230 = 0.965 as typed, 220/230 = 0.957
